@@ -1,0 +1,120 @@
+"""The one place that decides which backend runs the kernels.
+
+Two backend modules expose the same function names and signatures:
+``im2col_nb._numba_backend`` (JIT-compiled parallel loops, the default) and
+``im2col_nb._numpy_backend`` (vectorised NumPy, never imports numba).
+
+The choice is made once at import, from ``IM2COL_NB_BACKEND`` (``numba`` or
+``numpy``) and from whether numba can be found; numba itself is only imported
+when the first kernel runs, so ``import im2col_nb`` stays fast.
+``set_backend`` changes it at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import warnings
+from types import ModuleType
+
+BACKENDS = ("numba", "numpy")
+_MODULES = {"numba": "im2col_nb._numba_backend", "numpy": "im2col_nb._numpy_backend"}
+
+_state: dict = {"name": None, "module": None}
+
+
+def numba_available() -> bool:
+    """True when numba can be imported (checked without importing it)."""
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _initial_backend() -> str:
+    requested = os.environ.get("IM2COL_NB_BACKEND", "").strip().lower()
+    if requested and requested not in BACKENDS:
+        warnings.warn(
+            f"IM2COL_NB_BACKEND must be one of {BACKENDS}, got {requested!r}; "
+            "using the default",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        requested = ""
+    if requested == "numpy":
+        return "numpy"
+    if numba_available():
+        return "numba"
+    if requested == "numba":
+        raise ImportError("IM2COL_NB_BACKEND=numba but numba cannot be imported; install numba")
+    warnings.warn(
+        "numba is not installed: im2col_nb uses its pure-NumPy backend (slower). "
+        "`pip install numba` for the JIT-compiled kernels.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return "numpy"
+
+
+def set_backend(name: str) -> None:
+    """Choose the backend used by every later call.
+
+    Parameters
+    ----------
+    name : {'numba', 'numpy'}
+        ``'numba'``: JIT-compiled parallel kernels; ``'numpy'``: the vectorised
+        pure-NumPy fallback.
+
+    Raises
+    ------
+    ValueError
+        If `name` is not a known backend.
+    ImportError
+        If ``'numba'`` is asked for and numba is not installed.
+
+    Examples
+    --------
+    >>> import im2col_nb
+    >>> previous = im2col_nb.get_backend()
+    >>> im2col_nb.set_backend("numpy")
+    >>> im2col_nb.get_backend()
+    'numpy'
+    >>> im2col_nb.set_backend(previous)
+    """
+    if not isinstance(name, str) or name.lower() not in BACKENDS:
+        raise ValueError(f"`name` must be one of {BACKENDS}, got {name!r}")
+    name = name.lower()
+    if name == "numba" and not numba_available():
+        raise ImportError("the 'numba' backend needs numba; install numba")
+    _state["name"] = name
+    _state["module"] = None
+
+
+def get_backend() -> str:
+    """Name of the backend in use: ``'numba'`` or ``'numpy'``.
+
+    Examples
+    --------
+    >>> import im2col_nb
+    >>> im2col_nb.get_backend() in ("numba", "numpy")
+    True
+    """
+    return _state["name"]
+
+
+def backend_module() -> ModuleType:
+    """The module implementing the current backend (imported on first use)."""
+    module = _state["module"]
+    if module is None:
+        module = importlib.import_module(_MODULES[_state["name"]])
+        _state["module"] = module
+    return module
+
+
+def backend_named(name: str) -> ModuleType:
+    """A specific backend's module, regardless of the current choice."""
+    return importlib.import_module(_MODULES[name])
+
+
+_state["name"] = _initial_backend()
