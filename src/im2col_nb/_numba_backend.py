@@ -8,8 +8,8 @@ House rules for this module:
 * ``parallel=True`` only on outer kernels, whose ``prange`` runs over
   independent output slices (rows of the patch matrix, whole planes), so no
   two iterations ever write the same element and results are deterministic;
-* every kernel uses the one NaN-safe fastmath set ``FASTMATH`` and
-  ``cache=True``.
+* every kernel uses the one NaN-safe fastmath set and ``cache=True`` from
+  ``_numba_common``.
 
 Loop order follows Caffe's ``im2col.cpp``: channel -> kernel row -> kernel
 column -> output row -> output column, with the valid output-column range for
@@ -19,33 +19,10 @@ line-for-line mirror of im2col.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, prange
 
-# Reassociation and contraction let LLVM vectorise the reductions; 'nnan' and
-# 'ninf' are deliberately left out so NaN and inf propagate as in NumPy.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-
-_JIT = dict(cache=True, fastmath=FASTMATH, nogil=True)
-
-
-@njit(inline="always", **_JIT)
-def _valid_range(offset, stride, size, n_out):
-    """Output indices o in [lo, hi) with 0 <= o*stride + offset < size."""
-    if offset >= 0:
-        lo = 0
-    else:
-        lo = (-offset + stride - 1) // stride
-    last = size - 1 - offset
-    if last < 0:
-        hi = 0
-    else:
-        hi = last // stride + 1
-    if hi > n_out:
-        hi = n_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
+from ._numba_common import JIT_OPTIONS as _JIT
+from ._numba_common import valid_range as _valid_range
 
 
 @njit(parallel=True, **_JIT)
@@ -252,3 +229,7 @@ def conv2d_direct_nhwc(x, weight_hwcf, out, geom, groups):
     """Direct convolution of `x` (N, H, W, C) into `out` (N, OH, OW, F)."""
     _conv_direct_nhwc(x, weight_hwcf, out, geom.stride_h, geom.stride_w, geom.pad_top,
                       geom.pad_left, geom.dilation_h, geom.dilation_w, groups)
+
+
+# Feature modules (pooling, gradients, ...) keep their kernels in their own
+# ``_numba_<feature>.py`` files; the backend namespace re-exports them here.

@@ -107,3 +107,7 @@ def conv2d_direct_nhwc(x, weight_hwcf, out, geom, groups):
             for kj in range(geom.kernel_w):
                 columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
                 out[..., fs] += block[:, rows, columns, cs] @ weight_hwcf[ki, kj][:, fs]
+
+
+# Feature modules keep their NumPy implementations in ``_numpy_<feature>.py``
+# (same names as the ``_numba_<feature>.py`` twins), re-exported here.
