@@ -51,6 +51,8 @@ def pair(name: str, value, *, minimum: int = 1) -> tuple[int, int]:
     ...
     ValueError: `stride` must be positive, got (1, 0)
     """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array is a scalar (np.array(2) is an int)
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
         if len(items) != 2:
@@ -173,11 +175,14 @@ class Geometry(NamedTuple):
 
 
 def conv_geometry(in_h: int, in_w: int, kernel_size, stride, padding, dilation,
-                  *, allow_strings: bool = True) -> Geometry:
+                  *, allow_strings: bool = True, kernel_name: str = "kernel_size",
+                  input_name: str = "input") -> Geometry:
     """Validate geometry arguments against an input plane and size the output.
 
     OH = floor((H + pad_top + pad_bottom - dilation*(kernel-1) - 1) / stride) + 1,
-    and likewise for the width.
+    and likewise for the width. `kernel_name` and `input_name` are the user's
+    arguments the kernel size and the plane came from, for error messages
+    (e.g. ``"weight"``, ``"output_size"``).
     """
     kh, kw = pair("kernel_size", kernel_size)
     sh, sw = pair("stride", stride)
@@ -189,9 +194,10 @@ def conv_geometry(in_h: int, in_w: int, kernel_size, stride, padding, dilation,
     padded_h = in_h + top + bottom
     padded_w = in_w + left + right
     if span_h > padded_h or span_w > padded_w:
+        kernel = "`kernel_size`" if kernel_name == "kernel_size" else f"`{kernel_name}` kernel"
         raise ValueError(
-            f"`kernel_size` {(kh, kw)} with dilation {(dh, dw)} spans {(span_h, span_w)}, "
-            f"larger than the padded input {(padded_h, padded_w)} (input {(in_h, in_w)})"
+            f"{kernel} {(kh, kw)} with dilation {(dh, dw)} spans {(span_h, span_w)}, "
+            f"larger than the padded `{input_name}` {(padded_h, padded_w)} ({input_name} {(in_h, in_w)})"
         )
     out_h = (padded_h - span_h) // sh + 1
     out_w = (padded_w - span_w) // sw + 1

@@ -162,7 +162,8 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     unbatched = arr.ndim == 2
     cols = arr[None] if unbatched else arr
     height, width = pair("output_size", output_size)
-    geom = conv_geometry(height, width, kernel_size, stride, padding, dilation, allow_strings=False)
+    geom = conv_geometry(height, width, kernel_size, stride, padding, dilation, allow_strings=False,
+                         input_name="output_size")
     n_img, rows, length = cols.shape
     if rows % geom.kernel_area:
         raise ValueError(
@@ -265,7 +266,7 @@ def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
         raise ValueError(f"`bias` must have shape ({filters},), got {b.shape}")
     if kh < 1 or kw < 1:
         raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
-    geom = conv_geometry(height, width, (kh, kw), stride, padding, dilation)
+    geom = conv_geometry(height, width, (kh, kw), stride, padding, dilation, kernel_name="weight")
     dtype = result_dtype(x, w, b)
     return ConvProblem(
         x=to_kernel_array(x, dtype),
