@@ -6,8 +6,10 @@ Two backend modules expose the same function names and signatures:
 
 The choice is made once at import, from ``IM2COL_NB_BACKEND`` (``numba`` or
 ``numpy``) and from whether numba can be found; numba itself is only imported
-when the first kernel runs, so ``import im2col_nb`` stays fast.
-``set_backend`` changes it at run time.
+when the first kernel runs (or `get_backend` is asked), so ``import im2col_nb``
+stays fast. A numba that is installed but fails to import (a broken install, an
+unsupported NumPy) then also falls back to NumPy with one warning, unless numba
+was asked for explicitly. ``set_backend`` changes the choice at run time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from types import ModuleType
 BACKENDS = ("numba", "numpy")
 _MODULES = {"numba": "im2col_nb._numba_backend", "numpy": "im2col_nb._numpy_backend"}
 
-_state: dict = {"name": None, "module": None}
+# name: the chosen backend; module: its module once imported; forced: numba
+# was asked for explicitly (environment or set_backend), so it never falls back.
+_state: dict = {"name": None, "module": None, "forced": False}
 
 
 def numba_available() -> bool:
@@ -44,6 +48,7 @@ def _initial_backend() -> str:
         requested = ""
     if requested == "numpy":
         return "numpy"
+    _state["forced"] = requested == "numba"
     if numba_available():
         return "numba"
     if requested == "numba":
@@ -71,7 +76,8 @@ def set_backend(name: str) -> None:
     ValueError
         If `name` is not a known backend.
     ImportError
-        If ``'numba'`` is asked for and numba is not installed.
+        If ``'numba'`` is asked for and numba is not installed or cannot be
+        imported.
 
     Examples
     --------
@@ -85,14 +91,26 @@ def set_backend(name: str) -> None:
     if not isinstance(name, str) or name.lower() not in BACKENDS:
         raise ValueError(f"`name` must be one of {BACKENDS}, got {name!r}")
     name = name.lower()
-    if name == "numba" and not numba_available():
-        raise ImportError("the 'numba' backend needs numba; install numba")
+    module = None
+    if name == "numba":
+        if not numba_available():
+            raise ImportError("the 'numba' backend needs numba; install numba")
+        try:
+            importlib.import_module("numba")
+        except (ImportError, OSError) as exc:
+            raise ImportError(f"the 'numba' backend needs a working numba; importing it failed: {exc}") from exc
+        module = importlib.import_module(_MODULES["numba"])
     _state["name"] = name
-    _state["module"] = None
+    _state["module"] = module
+    _state["forced"] = name == "numba"
 
 
 def get_backend() -> str:
     """Name of the backend in use: ``'numba'`` or ``'numpy'``.
+
+    Asking loads the backend (importing numba if it is the choice), so the
+    answer is the backend that will really run, even when an installed numba
+    turns out not to import.
 
     Examples
     --------
@@ -100,14 +118,31 @@ def get_backend() -> str:
     >>> im2col_nb.get_backend() in ("numba", "numpy")
     True
     """
+    backend_module()
     return _state["name"]
 
 
 def backend_module() -> ModuleType:
-    """The module implementing the current backend (imported on first use)."""
+    """The module implementing the current backend (imported on first use).
+
+    If numba was chosen by default (not asked for) but cannot be imported,
+    switch to the NumPy backend with one warning.
+    """
     module = _state["module"]
     if module is None:
-        module = importlib.import_module(_MODULES[_state["name"]])
+        name = _state["name"]
+        if name == "numba" and not _state["forced"]:
+            try:
+                importlib.import_module("numba")
+            except (ImportError, OSError) as exc:
+                warnings.warn(
+                    f"numba is installed but cannot be imported ({exc}): im2col_nb uses its "
+                    "pure-NumPy backend (slower).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                name = _state["name"] = "numpy"
+        module = importlib.import_module(_MODULES[name])
         _state["module"] = module
     return module
 
