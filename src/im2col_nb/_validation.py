@@ -20,6 +20,8 @@ __all__ = [
     "conv_geometry",
     "pair",
     "padding_arg",
+    "pool_geometry",
+    "pool_output_size",
     "result_dtype",
     "to_kernel_array",
 ]
@@ -202,3 +204,94 @@ def conv_geometry(in_h: int, in_w: int, kernel_size, stride, padding, dilation,
     out_h = (padded_h - span_h) // sh + 1
     out_w = (padded_w - span_w) // sw + 1
     return Geometry(kh, kw, sh, sw, top, left, dh, dw, out_h, out_w)
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int,
+                     ceil_mode: bool) -> int:
+    """PyTorch's pooling output length along one axis (may be < 1).
+
+    ``floor_or_ceil((size + 2*pad - dilation*(kernel-1) - 1) / stride) + 1``;
+    with `ceil_mode` the last window must still start inside the input or its
+    left padding, so it is dropped when ``(out-1)*stride >= size + pad``.
+
+    >>> pool_output_size(5, 2, 2, 1, 1, False), pool_output_size(5, 2, 2, 1, 1, True)
+    (3, 3)
+    >>> pool_output_size(6, 3, 2, 1, 1, False), pool_output_size(6, 3, 2, 1, 1, True)
+    (3, 4)
+    >>> pool_output_size(4, 2, 2, 1, 1, True)   # ceil gives 4, the rule drops the last
+    3
+    """
+    num = size + 2 * pad - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        out = -(-num // stride) + 1
+        if (out - 1) * stride >= size + pad:
+            out -= 1
+        return out
+    return num // stride + 1
+
+
+def _flag(name: str, value) -> bool:
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"`{name}` must be a bool, got {_describe(value)}")
+
+
+def _has_empty_window(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int) -> bool:
+    """Whether some window's taps all miss the input (only possible when the
+    dilation gap is wider than the input)."""
+    if dilation <= size or kernel == 1:
+        return False
+    taps = (np.arange(out)[:, None] * stride - pad) + np.arange(kernel)[None, :] * dilation
+    return not bool(((taps >= 0) & (taps < size)).any(axis=1).all())
+
+
+def pool_geometry(in_h: int, in_w: int, kernel_size, stride, padding, dilation=1,
+                  ceil_mode=False) -> Geometry:
+    """Validate pooling arguments as PyTorch does and size the output.
+
+    `stride` None (or an empty sequence, as PyTorch accepts) means
+    `kernel_size`. Padding must be non-negative and at most half the kernel
+    (``padding <= kernel_size // 2``, PyTorch's rule, whatever the dilation);
+    the output follows `pool_output_size` and must be at least 1x1. A window
+    whose taps all miss the input (possible only with a dilation wider than
+    the input) is rejected: PyTorch returns -inf with an out-of-range index.
+    Pooling pads both sides equally, so ``pad_top``/``pad_left`` are the
+    padding; ceil_mode windows may overhang the bottom/right padding.
+
+    >>> g = pool_geometry(5, 5, 2, 2, 1, ceil_mode=True)
+    >>> (g.out_h, g.out_w)
+    (3, 3)
+    >>> pool_geometry(8, 8, 3, 1, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), got padding=(2, 2) with kernel_size=(3, 3)
+    """
+    kh, kw = pair("kernel_size", kernel_size)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        sh, sw = kh, kw
+    else:
+        sh, sw = pair("stride", stride)
+    ph, pw = pair("padding", padding, minimum=0)
+    dh, dw = pair("dilation", dilation)
+    ceil_mode = _flag("ceil_mode", ceil_mode)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(
+            f"`padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), "
+            f"got padding={(ph, pw)} with kernel_size={(kh, kw)}"
+        )
+    out_h = pool_output_size(in_h, kh, sh, ph, dh, ceil_mode)
+    out_w = pool_output_size(in_w, kw, sw, pw, dw, ceil_mode)
+    if out_h < 1 or out_w < 1:
+        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        raise ValueError(
+            f"`kernel_size` {(kh, kw)} with dilation {(dh, dw)} spans {span}, larger than the "
+            f"padded input {(in_h + 2 * ph, in_w + 2 * pw)} (input {(in_h, in_w)}, padding {(ph, pw)}): "
+            f"the output would be {out_h}x{out_w}"
+        )
+    if (_has_empty_window(in_h, kh, sh, ph, dh, out_h)
+            or _has_empty_window(in_w, kw, sw, pw, dw, out_w)):
+        raise ValueError(
+            f"`dilation` {(dh, dw)} leaves a pooling window with no input element "
+            f"(input {(in_h, in_w)}, kernel_size {(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)})"
+        )
+    return Geometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)

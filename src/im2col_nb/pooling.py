@@ -1,0 +1,532 @@
+"""Max and average pooling, forward and backward: the public wrappers.
+
+Semantics, argument names and defaults follow ``torch.nn.functional``
+(``max_pool2d``, ``avg_pool2d`` and the gradients PyTorch's autograd computes
+for them). Each forward pool runs one of two ways:
+
+* ``method="im2col"``: the seed's recipe, unfold -> reduce -> reshape. The
+  package's im2col kernel builds the patch matrix (in bounded, reused scratch
+  memory, chunked like `conv2d`) and a reducer takes the max / sum of every
+  column. im2col pads with zeros, so the max reducer skips padding taps
+  (they count as -inf) instead of reading them.
+* ``method="direct"``: a fused windowed kernel that reads each window from
+  the input and never materialises the patch matrix.
+
+Both produce identical results (same values, same indices, same ties and NaN
+handling) on both backends.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._backend import backend_module
+from ._validation import (
+    Geometry,
+    _describe,
+    _flag,
+    as_float_array,
+    check_layout,
+    check_ndim,
+    pool_geometry,
+    to_kernel_array,
+)
+from ._workspace import resolve_budget, scratch
+from .convolution import _chunking
+
+__all__ = ["avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward"]
+
+METHODS = ("im2col", "direct")
+# Chosen from bench/bench_pooling.py measurements (see the Notes of
+# max_pool2d / avg_pool2d): the fused kernel is faster on every case measured.
+DEFAULT_METHOD = "direct"
+
+_NO_INDICES = np.empty((0, 0, 0, 0), dtype=np.int64)
+
+
+def _method(method) -> str:
+    if method is None:
+        return DEFAULT_METHOD
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(f"`method` must be None, 'im2col' or 'direct', got {_describe(method)}")
+    return method.lower()
+
+
+def _spatial_dims(name: str, shape, layout: str) -> tuple[int, int, int, int]:
+    """(N, C, H, W) of a 4-D shape in `layout`; torch's rule: only the batch
+    may be empty."""
+    if layout == "NCHW":
+        n_img, channels, height, width = shape
+    else:
+        n_img, height, width, channels = shape
+    if min(channels, height, width) < 1:
+        raise ValueError(
+            f"`{name}` must have non-empty channel and spatial axes (only the batch may be empty), "
+            f"got shape {tuple(shape)} with layout {layout}"
+        )
+    return n_img, channels, height, width
+
+
+def _pool_input(input, layout):
+    """Validated kernel-ready 4-D input, its dims and whether it was unbatched."""
+    layout = check_layout(layout)
+    arr = as_float_array("input", input)
+    what = "(N, C, H, W)" if layout == "NCHW" else "(N, H, W, C)"
+    unbatched_what = "(C, H, W)" if layout == "NCHW" else "(H, W, C)"
+    check_ndim("input", arr, (3, 4), f"3-D {unbatched_what} or 4-D {what}")
+    unbatched = arr.ndim == 3
+    x = arr[None] if unbatched else arr
+    dims = _spatial_dims("input", x.shape, layout)
+    return to_kernel_array(x, arr.dtype), layout, unbatched, dims
+
+
+def _out_shape(layout, n_img, channels, geom: Geometry):
+    if layout == "NCHW":
+        return (n_img, channels, geom.out_h, geom.out_w)
+    return (n_img, geom.out_h, geom.out_w, channels)
+
+
+def _channels_last(arr, layout, n_img, channels):
+    """(N', H, W, C') view the direct/backward kernels take: NHWC as is,
+    NCHW as N*C one-channel images (a free reshape of a contiguous array)."""
+    if layout == "NCHW":
+        return arr.reshape(n_img * channels, arr.shape[2], arr.shape[3], 1)
+    return arr
+
+
+def _run_im2col(x, layout, dims, geom, reduce):
+    """Build the patch matrix chunk by chunk and hand each to `reduce(patches,
+    n_start, row_start)`."""
+    backend = backend_module()
+    n_img, channels, height, width = dims
+    k_total = channels * geom.kernel_area
+    budget = resolve_budget(None)
+    images, rows = _chunking(n_img, geom.out_h, k_total * geom.out_w * x.dtype.itemsize, budget)
+    for n0 in range(0, n_img, images):
+        n1 = min(n_img, n0 + images)
+        for r0 in range(0, geom.out_h, rows):
+            r1 = min(geom.out_h, r0 + rows)
+            count = (r1 - r0) * geom.out_w
+            if layout == "NCHW":
+                patches = scratch((n1 - n0, k_total, count), x.dtype)
+                backend.im2col(x[n0:n1], patches, geom, r0, r1 - r0)
+            else:
+                patches = scratch((n1 - n0, count, k_total), x.dtype)
+                backend.im2row_nhwc(x[n0:n1], patches, geom, 1, r0, r1 - r0)
+            reduce(patches, n0, r0)
+
+
+def _divisor_override(value) -> int:
+    """0 for None (no override), else a non-zero int, as PyTorch accepts."""
+    if value is None:
+        return 0
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`divisor_override` must be None or an int, got {_describe(value)}")
+    if value == 0:
+        raise ValueError("`divisor_override` must not be zero, got 0")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------
+# forward
+# ---------------------------------------------------------------------------
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, layout="NCHW", method=None):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or unbatched ``(C, H, W)``; with ``layout="NHWC"``,
+        ``(N, H, W, C)`` or ``(H, W, C)``. The batch may be empty, the other
+        axes may not. Integer and bool inputs are promoted to float64,
+        float16 to float32.
+    kernel_size : int or (int, int)
+        Window size (kh, kw).
+    stride : int or (int, int), optional
+        Step between windows; default (None) is `kernel_size`.
+    padding : int or (int, int), default 0
+        Implicit -inf padding on both sides; at most ``kernel_size // 2``.
+    dilation : int or (int, int), default 1
+        Spacing between the taps of a window.
+    ceil_mode : bool, default False
+        Round the output size up instead of down, keeping the last window
+        only if it starts inside the input or its left padding (PyTorch's
+        rule).
+    return_indices : bool, default False
+        Also return where each maximum came from.
+    layout : {'NCHW', 'NHWC'}, keyword-only
+        Memory layout of `input`, of the result and of the indices.
+    method : {None, 'direct', 'im2col'}, keyword-only
+        ``'im2col'``: patch matrix then a max over each column;
+        ``'direct'``: fused windowed kernel, no patch matrix. None picks the
+        faster, ``'direct'``.
+
+    Returns
+    -------
+    out : ndarray
+        ``(N, C, OH, OW)`` (``(N, OH, OW, C)`` for NHWC; without N if
+        unbatched), same float dtype as `input` after promotion, with
+        ``OH = floor_or_ceil((H + 2*ph - dh*(kh-1) - 1) / sh) + 1`` (the ceil
+        result reduced by one when that window would start at or past
+        ``H + ph``) and likewise for OW.
+    indices : ndarray of int64, same shape as `out`
+        Only if `return_indices`: the flat position ``h * W + w`` of each
+        maximum in its input plane, as PyTorch returns them (for NHWC too).
+
+    Raises
+    ------
+    TypeError
+        Non-real `input`; a non-integer geometry argument; a non-bool flag.
+    ValueError
+        Wrong number of dimensions or an empty channel/spatial axis; a
+        non-positive `kernel_size`, `stride` or `dilation`; negative
+        `padding` or `padding` above half the kernel; a window larger than
+        the padded input (no output); a dilation that leaves a window with
+        no input element; an unknown `layout` or `method`.
+
+    Notes
+    -----
+    Semantics are PyTorch's: ties go to the first maximum in row-major
+    window order, NaN beats every number and the last NaN of a window wins,
+    padding is never selected (a window of -inf reports its first real tap).
+
+    Cost: ``N*C*OH*OW*kh*kw`` comparisons either way. ``'im2col'`` also
+    writes and re-reads the patch matrix (``kh*kw`` times the output; its
+    chunks are bounded by `get_max_workspace_bytes`), ``'direct'`` reads the
+    input in place. Measured with the Numba backend on a shared 2-core
+    machine (bench/bench_pooling.py), float32 NCHW 32x64x56x56, k=3, s=2,
+    p=1: direct ~4 ms, im2col ~22 ms, NumPy sliding_window_view peer ~70 ms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from im2col_nb import max_pool2d
+    >>> x = np.array([[[1., 2., 5., 0.],
+    ...                [3., 4., 1., 1.],
+    ...                [0., 1., 2., 2.],
+    ...                [7., 0., 2., 9.]]])
+    >>> out, idx = max_pool2d(x, 2, return_indices=True)
+    >>> out
+    array([[[4., 5.],
+            [7., 9.]]])
+    >>> idx
+    array([[[ 5,  2],
+            [12, 15]]])
+    >>> max_pool2d(x, 3, stride=2, ceil_mode=True).shape   # the last window starts inside
+    (1, 2, 2)
+    """
+    method = _method(method)
+    x, layout, unbatched, dims = _pool_input(input, layout)
+    n_img, channels, height, width = dims
+    geom = pool_geometry(height, width, kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = _flag("return_indices", return_indices)
+    shape = _out_shape(layout, n_img, channels, geom)
+    out = np.empty(shape, dtype=x.dtype)
+    indices = np.empty(shape, dtype=np.int64) if return_indices else _NO_INDICES
+    if out.size:
+        backend = backend_module()
+        if method == "direct":
+            backend.max_pool2d_direct(
+                _channels_last(x, layout, n_img, channels),
+                _channels_last(out, layout, n_img, channels),
+                _channels_last(indices, layout, n_img, channels) if return_indices else indices,
+                geom)
+        else:
+            reducer = backend.max_pool2d_reduce_cols if layout == "NCHW" else backend.max_pool2d_reduce_rows
+            _run_im2col(x, layout, dims, geom,
+                        lambda p, n0, r0: reducer(p, out, indices, geom, height, width, n0, r0))
+    if unbatched:
+        out = out[0]
+        indices = indices[0] if return_indices else indices
+    return (out, indices) if return_indices else out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None, *, layout="NCHW", method=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or unbatched ``(C, H, W)``; with ``layout="NHWC"``,
+        ``(N, H, W, C)`` or ``(H, W, C)``.
+    kernel_size : int or (int, int)
+        Window size (kh, kw).
+    stride : int or (int, int), optional
+        Default (None) is `kernel_size`.
+    padding : int or (int, int), default 0
+        Implicit zero padding on both sides; at most ``kernel_size // 2``.
+    ceil_mode : bool, default False
+        As in `max_pool2d`.
+    count_include_pad : bool, default True
+        Divide by the window size counting padding (but not the part of a
+        ceil_mode window that runs past the padding); if False, by the number
+        of real input elements in the window.
+    divisor_override : int, optional
+        Divide every window sum by this instead (non-zero; PyTorch accepts
+        negative values too). ``divisor_override=1`` gives sum pooling.
+    layout : {'NCHW', 'NHWC'}, keyword-only
+    method : {None, 'direct', 'im2col'}, keyword-only
+        As in `max_pool2d`; None picks ``'direct'``.
+
+    Returns
+    -------
+    out : ndarray
+        ``(N, C, OH, OW)`` (``(N, OH, OW, C)`` for NHWC; without N if
+        unbatched), sizes as in `max_pool2d` with dilation 1.
+
+    Raises
+    ------
+    TypeError
+        Non-real `input`, non-integer geometry or `divisor_override`,
+        non-bool flags.
+    ValueError
+        As in `max_pool2d`, and a zero `divisor_override`.
+
+    Notes
+    -----
+    Cost: ``N*C*OH*OW*kh*kw`` additions. ``'im2col'`` writes and re-reads a
+    patch matrix (chunked within `get_max_workspace_bytes`) and sums its
+    columns; ``'direct'`` sums each window in place. Measured with the Numba
+    backend (bench/bench_pooling.py), float32 NCHW 32x64x56x56, k=3, s=2,
+    p=1: direct ~4 ms, im2col ~18 ms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from im2col_nb import avg_pool2d
+    >>> x = np.arange(16.0).reshape(1, 4, 4)
+    >>> avg_pool2d(x, 2)
+    array([[[ 2.5,  4.5],
+            [10.5, 12.5]]])
+    >>> avg_pool2d(x, 2, divisor_override=1)    # sum pooling
+    array([[[10., 18.],
+            [42., 50.]]])
+    >>> avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    array([[[ 2.5,  4. ],
+            [ 8.5, 10. ]]])
+    """
+    method = _method(method)
+    x, layout, unbatched, dims = _pool_input(input, layout)
+    n_img, channels, height, width = dims
+    geom = pool_geometry(height, width, kernel_size, stride, padding, 1, ceil_mode)
+    cip = _flag("count_include_pad", count_include_pad)
+    divisor = _divisor_override(divisor_override)
+    out = np.empty(_out_shape(layout, n_img, channels, geom), dtype=x.dtype)
+    if out.size:
+        backend = backend_module()
+        if method == "direct":
+            backend.avg_pool2d_direct(_channels_last(x, layout, n_img, channels),
+                                      _channels_last(out, layout, n_img, channels),
+                                      geom, cip, divisor)
+        else:
+            reducer = backend.avg_pool2d_reduce_cols if layout == "NCHW" else backend.avg_pool2d_reduce_rows
+            _run_im2col(x, layout, dims, geom,
+                        lambda p, n0, r0: reducer(p, out, geom, height, width, n0, r0, cip, divisor))
+    return out[0] if unbatched else out
+
+
+# ---------------------------------------------------------------------------
+# backward
+# ---------------------------------------------------------------------------
+
+
+def _shape_entry(value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError
+    return int(value)
+
+
+def _grad_and_shape(grad_output, input_shape, layout):
+    """Validated 4-D grad_output (kernel-ready), 4-D input shape, input dims,
+    whether unbatched."""
+    layout = check_layout(layout)
+    g = as_float_array("grad_output", grad_output)
+    what = "(N, C, OH, OW)" if layout == "NCHW" else "(N, OH, OW, C)"
+    check_ndim("grad_output", g, (3, 4), f"3-D (unbatched) or 4-D {what}")
+    try:
+        shape = tuple(_shape_entry(s) for s in input_shape)
+    except TypeError:
+        raise TypeError(f"`input_shape` must be a sequence of ints, got {_describe(input_shape)}") from None
+    if len(shape) != g.ndim:
+        raise ValueError(
+            f"`input_shape` must have {g.ndim} entries like `grad_output` of shape {g.shape}, got {shape}"
+        )
+    unbatched = g.ndim == 3
+    if unbatched:
+        g, shape = g[None], (1,) + shape
+    dims = _spatial_dims("input_shape", shape, layout)
+    n_img, channels = dims[0], dims[1]
+    g_n = g.shape[0]
+    g_c = g.shape[1] if layout == "NCHW" else g.shape[3]
+    if (g_n, g_c) != (n_img, channels):
+        raise ValueError(
+            f"`grad_output` of shape {g.shape[unbatched:]} does not match `input_shape` "
+            f"{shape[unbatched:]}: batch and channel axes must agree ({layout})"
+        )
+    return to_kernel_array(g, g.dtype), shape, dims, unbatched
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, *, layout="NCHW"):
+    """Gradient of `max_pool2d` with respect to its input.
+
+    Every ``grad_output`` entry is added to the input position its window's
+    maximum came from; overlapping windows that chose the same position
+    accumulate.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the pooled output, ``(N, C, OH, OW)`` or unbatched
+        ``(C, OH, OW)`` (``(N, OH, OW, C)`` / ``(OH, OW, C)`` for NHWC).
+    indices : array_like of ints, same shape as `grad_output`
+        As returned by ``max_pool2d(..., return_indices=True)``: flat
+        positions ``h * W + w`` in each input plane.
+    input_shape : sequence of ints
+        Shape of the pooled input, ``(N, C, H, W)`` / ``(C, H, W)`` (or the
+        NHWC equivalents).
+    layout : {'NCHW', 'NHWC'}, keyword-only
+
+    Returns
+    -------
+    grad_input : ndarray, shape `input_shape`
+        Same float dtype as `grad_output` (after promotion).
+
+    Raises
+    ------
+    TypeError
+        Non-real `grad_output`, non-integer `indices` or `input_shape`.
+    ValueError
+        `indices` whose shape differs from `grad_output`'s, an index outside
+        ``[0, H*W)``, an `input_shape` whose batch/channel axes disagree with
+        `grad_output`, or wrong numbers of dimensions.
+
+    Notes
+    -----
+    Cost: one pass over `grad_output` plus zeroing the result. Parallel over
+    input planes (NCHW) or (image, channel block) (NHWC); each task owns the
+    elements it writes, so the sums are race-free and deterministic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from im2col_nb import max_pool2d, max_pool2d_backward
+    >>> x = np.array([[[1., 2., 0.],
+    ...                [0., 3., 0.],
+    ...                [0., 0., 0.]]])
+    >>> out, idx = max_pool2d(x, 2, stride=1, return_indices=True)
+    >>> idx                      # all four windows pick the 3 at (1, 1)
+    array([[[4, 4],
+            [4, 4]]])
+    >>> max_pool2d_backward(np.ones_like(out), idx, x.shape)
+    array([[[0., 0., 0.],
+            [0., 4., 0.],
+            [0., 0., 0.]]])
+    """
+    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
+    layout = check_layout(layout)
+    n_img, channels, height, width = dims
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"`indices` must hold integers, got dtype {idx.dtype}")
+    if unbatched:
+        idx = idx[None] if idx.ndim == 3 else idx
+    if idx.shape != g.shape:
+        raise ValueError(
+            f"`indices` must have the shape of `grad_output` {g.shape[unbatched:]}, "
+            f"got {np.shape(indices)}"
+        )
+    area = height * width
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= area:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"`indices` must lie in [0, H*W) = [0, {area}) for input planes of {height}x{width}, "
+                f"got {bad}"
+            )
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    grad_input = np.empty(shape, dtype=g.dtype)
+    if grad_input.size:
+        if g.size == 0:
+            grad_input[...] = 0
+        elif layout == "NCHW":
+            backend_module().max_pool2d_backward(
+                g.reshape(n_img * channels, -1, 1), idx.reshape(n_img * channels, -1, 1),
+                grad_input.reshape(n_img * channels, area, 1))
+        else:
+            backend_module().max_pool2d_backward(
+                g.reshape(n_img, -1, channels), idx.reshape(n_img, -1, channels),
+                grad_input.reshape(n_img, area, channels))
+    return grad_input[0] if unbatched else grad_input
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None, *,
+                        layout="NCHW"):
+    """Gradient of `avg_pool2d` with respect to its input.
+
+    Each input element of a window receives that window's ``grad_output``
+    divided by the window's divisor; overlapping windows accumulate.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        ``(N, C, OH, OW)`` or unbatched ``(C, OH, OW)`` (NHWC:
+        ``(N, OH, OW, C)`` / ``(OH, OW, C)``), the shape the forward pool
+        gives for `input_shape`.
+    input_shape : sequence of ints
+        Shape of the pooled input.
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        As passed to `avg_pool2d`.
+    layout : {'NCHW', 'NHWC'}, keyword-only
+
+    Returns
+    -------
+    grad_input : ndarray, shape `input_shape`
+        Same float dtype as `grad_output` (after promotion).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in `avg_pool2d`, and a `grad_output` whose shape is not the
+        forward output shape for `input_shape`.
+
+    Notes
+    -----
+    Cost: ``N*C*OH*OW*kh*kw`` additions. Parallel over input planes (NCHW)
+    or (image, channel block) (NHWC): race-free and deterministic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from im2col_nb import avg_pool2d_backward
+    >>> avg_pool2d_backward(np.ones((1, 2, 2)), (1, 3, 3), 2, stride=1)
+    array([[[0.25, 0.5 , 0.25],
+            [0.5 , 1.  , 0.5 ],
+            [0.25, 0.5 , 0.25]]])
+    """
+    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
+    layout = check_layout(layout)
+    n_img, channels, height, width = dims
+    geom = pool_geometry(height, width, kernel_size, stride, padding, 1, ceil_mode)
+    cip = _flag("count_include_pad", count_include_pad)
+    divisor = _divisor_override(divisor_override)
+    want = _out_shape(layout, n_img, channels, geom)
+    if g.shape != want:
+        raise ValueError(
+            f"`grad_output` must have shape {want[unbatched:]} (the avg_pool2d output for "
+            f"input_shape {shape[unbatched:]}), got {g.shape[unbatched:]}"
+        )
+    grad_input = np.empty(shape, dtype=g.dtype)
+    if grad_input.size:
+        backend_module().avg_pool2d_backward(
+            _channels_last(g, layout, n_img, channels),
+            _channels_last(grad_input, layout, n_img, channels),
+            geom, cip, divisor)
+    return grad_input[0] if unbatched else grad_input
