@@ -10,6 +10,13 @@ from ._backend import get_backend, set_backend
 from ._workspace import get_max_workspace_bytes, set_max_workspace_bytes
 from .convolution import col2im, conv2d, conv2d_direct, im2col
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from .grad import (
+    conv2d_backward,
+    conv2d_bias_grad,
+    conv2d_input_grad,
+    conv2d_weight_grad,
+    conv_transpose2d,
+)
 
 __version__ = "0.1.0"
 
@@ -20,6 +27,11 @@ __all__ = [
     "col2im",
     "conv2d",
     "conv2d_direct",
+    "conv2d_backward",
+    "conv2d_bias_grad",
+    "conv2d_input_grad",
+    "conv2d_weight_grad",
+    "conv_transpose2d",
     "get_backend",
     "get_max_workspace_bytes",
     "im2col",

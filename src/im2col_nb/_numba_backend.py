@@ -234,3 +234,4 @@ def conv2d_direct_nhwc(x, weight_hwcf, out, geom, groups):
 # Feature modules (pooling, gradients, ...) keep their kernels in their own
 # ``_numba_<feature>.py`` files; the backend namespace re-exports them here.
 from ._numba_pool import *  # noqa: F401,F403
+from ._numba_grad import *  # noqa: F401,F403

@@ -111,4 +111,5 @@ def conv2d_direct_nhwc(x, weight_hwcf, out, geom, groups):
 
 # Feature modules keep their NumPy implementations in ``_numpy_<feature>.py``
 # (same names as the ``_numba_<feature>.py`` twins), re-exported here.
+from ._numpy_grad import *  # noqa: F401,F403
 from ._numpy_pool import *  # noqa: F401,F403
