@@ -20,6 +20,8 @@ import os
 import warnings
 from types import ModuleType
 
+from ._threads import guarded
+
 BACKENDS = ("numba", "numpy")
 _MODULES = {"numba": "im2col_nb._numba_backend", "numpy": "im2col_nb._numpy_backend"}
 
@@ -144,12 +146,14 @@ def backend_module() -> ModuleType:
                 name = _state["name"] = "numpy"
         module = importlib.import_module(_MODULES[name])
         _state["module"] = module
-    return module
+    # The Numba backend comes wrapped so every kernel entry is thread-safe and
+    # honours set_num_threads (see _threads.py); NumPy's is returned as is.
+    return guarded(module)
 
 
 def backend_named(name: str) -> ModuleType:
     """A specific backend's module, regardless of the current choice."""
-    return importlib.import_module(_MODULES[name])
+    return guarded(importlib.import_module(_MODULES[name]))
 
 
 _state["name"] = _initial_backend()
