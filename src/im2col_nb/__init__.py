@@ -7,6 +7,8 @@ Signatures follow ``torch.nn.functional``.
 """
 
 from ._backend import get_backend, set_backend
+from ._threads import get_num_threads, set_num_threads, threads
+from ._warmup import warmup
 from ._workspace import get_max_workspace_bytes, set_max_workspace_bytes
 from .convolution import col2im, conv2d, conv2d_direct, im2col
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
@@ -34,9 +36,13 @@ __all__ = [
     "conv_transpose2d",
     "get_backend",
     "get_max_workspace_bytes",
+    "get_num_threads",
     "im2col",
     "max_pool2d",
     "max_pool2d_backward",
     "set_backend",
     "set_max_workspace_bytes",
+    "set_num_threads",
+    "threads",
+    "warmup",
 ]
