@@ -199,7 +199,7 @@ def conv_geometry(in_h: int, in_w: int, kernel_size, stride, padding, dilation,
         kernel = "`kernel_size`" if kernel_name == "kernel_size" else f"`{kernel_name}` kernel"
         raise ValueError(
             f"{kernel} {(kh, kw)} with dilation {(dh, dw)} spans {(span_h, span_w)}, "
-            f"larger than the padded `{input_name}` {(padded_h, padded_w)} ({input_name} {(in_h, in_w)})"
+            f"larger than the padded {input_name} {(padded_h, padded_w)} ({input_name} {(in_h, in_w)})"
         )
     out_h = (padded_h - span_h) // sh + 1
     out_w = (padded_w - span_w) // sw + 1
