@@ -545,3 +545,58 @@ def test_against_torch(backend, layout):
                         dilation=geo["dilation"], groups=geo["groups"]).numpy()
         for func in CONV_FUNCS.values():
             assert_close(run_conv(func, x, w, b, layout, **geo), want)
+
+
+# ---------------------------------------------------------------------------
+# non-finite values, threads
+# ---------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("name", sorted(CONV_FUNCS))
+def test_nan_and_inf_propagate_like_the_reference(backend, name, layout):
+    """NaN and inf reach exactly the outputs whose windows contain them
+    (fastmath keeps NaN/inf semantics); padding never reads them."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 8, 8))
+    x[0, 1, 2, 3] = np.nan
+    x[1, 0, 5, 5] = np.inf
+    x[1, 2, 0, 0] = -np.inf
+    x[0, 0, 7, 7] = np.inf
+    w = rng.standard_normal((4, 3, 3, 3))
+    w[2, 1, 1, 1] = 0.0                       # 0 * nan is nan, as in the reference
+    want = naive.conv2d(x, w, padding=1, stride=(1, 2))
+    got = run_conv(CONV_FUNCS[name], x, w, None, layout, padding=1, stride=(1, 2))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(want).any() and np.isinf(want).any()
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    finite = np.isfinite(want)
+    assert_close(got[finite], want[finite])
+    cols = im2col(x, 3, padding=1)
+    np.testing.assert_array_equal(cols, naive.im2col(x, 3, padding=1))   # NaN == NaN here
+
+
+def test_concurrent_calls_from_threads(backend):
+    """Each thread has its own scratch buffer: concurrent calls (kernels run
+    without the GIL) give the serial results."""
+    import threading
+
+    x, w, b, want = case_data(34)
+    x6, w6, b6, want6 = case_data(20)
+    failures = []
+
+    def work(k):
+        for _ in range(5):
+            for func in CONV_FUNCS.values():
+                for (xx, ww, bb, ref, i) in ((x, w, b, want, 34), (x6, w6, b6, want6, 20)):
+                    budget = {"max_workspace_bytes": 64 + 32 * k} if func is conv2d else {}
+                    got = run_conv(func, xx, ww, bb, "NHWC" if k % 2 else "NCHW", **budget, **geometry(i))
+                    if not np.allclose(got, ref, rtol=1e-10, atol=1e-10):
+                        failures.append((k, func.__name__, i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
