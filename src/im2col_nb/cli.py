@@ -737,6 +737,11 @@ def collect_info(run_kernel: bool = True) -> dict:
                 numba_info["first_call_s"] = time.perf_counter() - t0
             with contextlib.suppress(ValueError):
                 numba_info["threading_layer"] = numba.threading_layer()
+        with contextlib.suppress(Exception):
+            from ._threads import _state as threads_state
+            chosen = threads_state.get("chosen")
+            if chosen:
+                numba_info["layer_chosen_by"] = list(chosen)
     info["numba"] = numba_info
     get_threads = getattr(nb, "get_num_threads", None)
     info["im2col_nb_threads"] = get_threads() if get_threads is not None else None
@@ -769,7 +774,10 @@ def info_text(info: dict) -> str:
         lines.append("numba      not installed: the NumPy backend runs everything")
     else:
         layer = nbi["threading_layer"] or "not chosen yet"
-        lines.append(f"threading  numba layer {layer} (requested: {nbi['threading_layer_requested']})")
+        chosen = nbi.get("layer_chosen_by")
+        why = (f"chosen by {chosen[0]}" if chosen and chosen[0] in ("user", "im2col_nb")
+               else f"requested: {nbi['threading_layer_requested']}")
+        lines.append(f"threading  numba layer {layer} ({why})")
         lines.append(f"threads    numba {nbi['num_threads']} of NUMBA_NUM_THREADS="
                      f"{nbi['NUMBA_NUM_THREADS']}"
                      + (f"; im2col_nb {info['im2col_nb_threads']}"
@@ -798,6 +806,9 @@ def info_text(info: dict) -> str:
                         if cache["NUMBA_CACHE_DIR"] else ""))
         if nbi is not None and nbi["first_call_s"] is not None:
             lines.append(f"           first parallel kernel call took {nbi['first_call_s']:.2f} s")
+        if not cache["warm"] and hasattr(nb, "warmup"):
+            lines.append("           compile everything ahead of time: "
+                         "python -c 'import im2col_nb; im2col_nb.warmup()'")
     return "\n".join(lines)
 
 
