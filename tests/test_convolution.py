@@ -295,9 +295,12 @@ def test_float32_is_computed_in_float32(backend, rng):
     w = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
     want = naive.conv2d(x, w)  # float64 from the same float32 values
     for func in CONV_FUNCS.values():
-        got = func(x, w)
-        err = np.max(np.abs(got - want))
-        assert 0 < err < 1e-3
+        for layout in ("NCHW", "NHWC"):
+            got = run_conv(func, x, w, None, layout)
+            assert got.dtype == np.float32
+            assert np.max(np.abs(got - want)) < 1e-3
+            # computing in float64 and rounding would give exactly this:
+            assert not np.array_equal(got, want.astype(np.float32))
 
 
 # ---------------------------------------------------------------------------
