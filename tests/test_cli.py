@@ -278,3 +278,16 @@ def test_bad_options_exit_2_with_usage(argv, message, capsys):
     err = capsys.readouterr().err
     assert "usage: im2col-nb" in err
     assert message in err
+
+
+def test_threads_option_limits_numba_and_blas_then_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not hasattr(im2col_nb, "get_num_threads"):
+        pytest.skip("no thread knob in this build")
+    before = im2col_nb.get_num_threads()
+    with cli.thread_limit(1, []):
+        assert im2col_nb.get_num_threads() == 1
+        im2col_nb.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))
+        blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 1 for p in blas)
+    assert im2col_nb.get_num_threads() == before

@@ -475,12 +475,9 @@ def thread_limit(threads: int | None, methods):
         yield
         return
     with contextlib.ExitStack() as stack:
-        set_threads = getattr(nb, "set_num_threads", None)
-        get_threads = getattr(nb, "get_num_threads", None)
-        if set_threads is not None and get_threads is not None:
-            old = get_threads()
-            set_threads(threads)
-            stack.callback(set_threads, old)
+        if hasattr(nb, "threads"):
+            # the package's one knob: Numba's loops and BLAS, restored after
+            stack.enter_context(nb.threads(threads))
         else:
             from threadpoolctl import threadpool_limits
             stack.enter_context(threadpool_limits(limits=threads))
@@ -499,6 +496,9 @@ def thread_limit(threads: int | None, methods):
 
 def max_threads() -> int:
     """The most threads ``--threads`` may ask for."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from ._threads import max_threads as package_max
+        return int(package_max())
     if nb.get_backend() == "numba":
         import numba
         return int(numba.config.NUMBA_NUM_THREADS)
