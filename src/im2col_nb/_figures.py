@@ -127,18 +127,22 @@ def draw_batch_gemm(fig, steps=None):
     k = b["w"].shape[-1]
     draw_matrix(axes[0], wmat, f"W: {wmat.shape[0]} filters x {wmat.shape[1]}",
                 annotate=False, cmap="Oranges")
-    draw_matrix(axes[1], wide, f"patch matrix: {wide.shape[0]} x {wide.shape[1]} "
-                f"({n_img} images x {length} patches, {channels} channels x {k}x{k} taps)",
+    draw_matrix(axes[1], wide, f"patch matrix im2col(x, {k}): {wide.shape[0]} x {wide.shape[1]}\n"
+                f"({channels} channels x {k}x{k} taps; {n_img} images x {length} patches)",
                 annotate=False, group=length)
-    draw_matrix(axes[2], product, f"W @ cols = {product.shape[0]} x {product.shape[1]}",
+    draw_matrix(axes[2], product, f"W @ cols = {product.shape[0]} x {product.shape[1]}\n"
+                f"({n_img} images x {length} outputs per filter)",
                 annotate=False, cmap="Greens", group=length)
+    for ax, sign in ((axes[0], "@"), (axes[1], "=")):
+        ax.text(1.0, 0.5, f" {sign}", transform=ax.transAxes, fontsize=18, va="center",
+                ha="left")
     return axes
 
 
 def plot_demo(path) -> None:
     """``im2col-nb demo --plot``: the whole walk-through on one page."""
-    fig = _figure(12, 12.5)
-    top, middle, batch, bottom = fig.subfigures(4, 1, height_ratios=[3.2, 4.2, 2.2, 2.6])
+    fig = _figure(12, 13)
+    top, middle, batch, bottom = fig.subfigures(4, 1, height_ratios=[3.2, 4.2, 2.7, 2.6])
     draw_seed_inputs(top)
     top.suptitle("The seed example: I * K by im2col + one matrix product", fontsize=12)
     draw_patch_product(middle)
