@@ -44,7 +44,7 @@ __all__ = [
 
 # Channels per backward task in channels-last layout: a block owns whole
 # cache lines, so threads do not share lines more than at block edges.
-_CHANNEL_BLOCK = 16
+_CHANNEL_BLOCK = 32
 
 
 @njit(inline="always", **_JIT)
@@ -63,6 +63,75 @@ def _avg_extent(start, kernel, size, pad, count_include_pad):
     return first, stop, stop - first
 
 
+# Row helpers: `dest` is a slice of an output row, `src` an input row sliced
+# to start at the first tap, read every `step` elements. Slicing first keeps
+# every index provably non-negative (so Numba emits no wraparound select),
+# and the step-1/step-2 branches give LLVM constant strides: both are what
+# lets these loops vectorise.
+
+
+@njit(inline="always", **_JIT)
+def _row_max(dest, src, step):
+    # take v when v > best or v is NaN (PyTorch's rule), as a select
+    n = dest.shape[0]
+    if step == 1:
+        for t in range(n):
+            v = src[t]
+            d = dest[t]
+            dest[t] = v if (v > d) | (v != v) else d
+    elif step == 2:
+        for t in range(n):
+            v = src[2 * t]
+            d = dest[t]
+            dest[t] = v if (v > d) | (v != v) else d
+    else:
+        for t in range(n):
+            v = src[t * step]
+            d = dest[t]
+            dest[t] = v if (v > d) | (v != v) else d
+
+
+@njit(inline="always", **_JIT)
+def _row_max_index(dest, index, src, step, flat, flat_step):
+    # as _row_max, also recording flat + t*flat_step where the value is taken
+    n = dest.shape[0]
+    if step == 1:
+        for t in range(n):
+            v = src[t]
+            d = dest[t]
+            take = (v > d) | (v != v)
+            dest[t] = v if take else d
+            index[t] = flat + t * flat_step if take else index[t]
+    elif step == 2:
+        for t in range(n):
+            v = src[2 * t]
+            d = dest[t]
+            take = (v > d) | (v != v)
+            dest[t] = v if take else d
+            index[t] = flat + t * flat_step if take else index[t]
+    else:
+        for t in range(n):
+            v = src[t * step]
+            d = dest[t]
+            take = (v > d) | (v != v)
+            dest[t] = v if take else d
+            index[t] = flat + t * flat_step if take else index[t]
+
+
+@njit(inline="always", **_JIT)
+def _row_add(dest, src, step):
+    n = dest.shape[0]
+    if step == 1:
+        for t in range(n):
+            dest[t] += src[t]
+    elif step == 2:
+        for t in range(n):
+            dest[t] += src[2 * t]
+    else:
+        for t in range(n):
+            dest[t] += src[t * step]
+
+
 # ---------------------------------------------------------------------------
 # direct (fused) forward kernels
 # ---------------------------------------------------------------------------
@@ -72,10 +141,16 @@ def _avg_extent(start, kernel, size, pad, count_include_pad):
 def _max_direct_planes(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
                        pad_top, pad_left, dilation_h, dilation_w):
     # x (P, H, W) planes, out/indices (P, OH, OW); one task per output row.
+    # Tap-outer loops: for each window tap (ki, kj) the update runs over the
+    # whole output row as a branch-free select, which LLVM vectorises; every
+    # output still sees its taps in row-major window order. The running best
+    # starts at -inf with the index of the window's first real tap, so a
+    # window of -inf values reports that tap, as PyTorch does.
     planes, height, width = x.shape
     out_h = out.shape[1]
     out_w = out.shape[2]
     want = indices.shape[0] > 0
+    neg_inf = -np.inf
     for task in prange(planes * out_h):
         p = task // out_h
         i = task - p * out_h
@@ -84,24 +159,25 @@ def _max_direct_planes(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
         plane = x[p]
         dest = out[p, i]
         for j in range(out_w):
-            w0 = j * stride_w - pad_left
-            kj_lo, kj_hi = _valid_range(w0, dilation_w, width, kernel_w)
+            dest[j] = neg_inf
+        if want:
             hb = h0 + ki_lo * dilation_h
-            wb = w0 + kj_lo * dilation_w
-            best = plane[hb, wb]
-            best_i = hb * width + wb
-            for ki in range(ki_lo, ki_hi):
-                h = h0 + ki * dilation_h
-                row = plane[h]
-                for kj in range(kj_lo, kj_hi):
-                    w = w0 + kj * dilation_w
-                    v = row[w]
-                    if v > best or v != v:
-                        best = v
-                        best_i = h * width + w
-            dest[j] = best
-            if want:
-                indices[p, i, j] = best_i
+            for j in range(out_w):
+                w0 = j * stride_w - pad_left
+                kj_lo, kj_hi = _valid_range(w0, dilation_w, width, kernel_w)
+                indices[p, i, j] = hb * width + w0 + kj_lo * dilation_w
+        for ki in range(ki_lo, ki_hi):
+            h = h0 + ki * dilation_h
+            src = plane[h]
+            for kj in range(kernel_w):
+                w_off = kj * dilation_w - pad_left
+                j_lo, j_hi = _valid_range(w_off, stride_w, width, out_w)
+                first = j_lo * stride_w + w_off
+                if want:
+                    _row_max_index(dest[j_lo:j_hi], indices[p, i, j_lo:j_hi], src[first:],
+                                   stride_w, h * width + first, stride_w)
+                else:
+                    _row_max(dest[j_lo:j_hi], src[first:], stride_w)
 
 
 @njit(parallel=True, **_JIT)
@@ -153,6 +229,8 @@ def _max_direct_nhwc(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
 @njit(parallel=True, **_JIT)
 def _avg_direct_planes(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
                        count_include_pad, divisor_override):
+    # One task per output row; tap-outer accumulation over the whole row
+    # (vectorised strided adds), then one division per output.
     planes, height, width = x.shape
     out_h = out.shape[1]
     out_w = out.shape[2]
@@ -164,15 +242,18 @@ def _avg_direct_planes(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, 
         plane = x[p]
         dest = out[p, i]
         for j in range(out_w):
+            dest[j] = 0.0
+        for h in range(h_first, h_stop):
+            src = plane[h]
+            for kj in range(kernel_w):
+                w_off = kj - pad_left
+                j_lo, j_hi = _valid_range(w_off, stride_w, width, out_w)
+                _row_add(dest[j_lo:j_hi], src[j_lo * stride_w + w_off:], stride_w)
+        for j in range(out_w):
             w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
                                                    pad_left, count_include_pad)
-            total = 0.0
-            for h in range(h_first, h_stop):
-                row = plane[h]
-                for w in range(w_first, w_stop):
-                    total += row[w]
             divisor = divisor_override if divisor_override != 0 else h_count * w_count
-            dest[j] = total / divisor
+            dest[j] = dest[j] / divisor
 
 
 @njit(parallel=True, **_JIT)
@@ -247,20 +328,13 @@ def _max_reduce_cols(cols, out, indices, kernel_h, kernel_w, stride_h, stride_w,
                 src = cols[b, c * kk + ki * kernel_w + kj]
                 for i in range(i_lo, i_hi):
                     oi = row_start + i
-                    drow = dest[oi]
-                    base = i * out_w
+                    base = i * out_w + j_lo
                     if want:
-                        h_flat = (oi * stride_h + h_off) * width + w_off
-                        for j in range(j_lo, j_hi):
-                            v = src[base + j]
-                            if v > drow[j] or v != v:
-                                drow[j] = v
-                                indices[n, c, oi, j] = h_flat + j * stride_w
+                        flat = (oi * stride_h + h_off) * width + j_lo * stride_w + w_off
+                        _row_max_index(dest[oi, j_lo:j_hi], indices[n, c, oi, j_lo:j_hi],
+                                       src[base:], 1, flat, stride_w)
                     else:
-                        for j in range(j_lo, j_hi):
-                            v = src[base + j]
-                            if v > drow[j] or v != v:
-                                drow[j] = v
+                        _row_max(dest[oi, j_lo:j_hi], src[base:], 1)
 
 
 @njit(parallel=True, **_JIT)
@@ -329,10 +403,7 @@ def _avg_reduce_cols(cols, out, kernel_h, kernel_w, stride_h, stride_w, pad_top,
         for r in range(kk):
             src = cols[b, c * kk + r]
             for i in range(row_count):
-                drow = dest[row_start + i]
-                base = i * out_w
-                for j in range(out_w):
-                    drow[j] += src[base + j]
+                _row_add(dest[row_start + i], src[i * out_w:], 1)
         for i in range(row_count):
             oi = row_start + i
             drow = dest[oi]
@@ -378,6 +449,78 @@ def _avg_reduce_rows(rows, out, kernel_h, kernel_w, stride_h, stride_w, pad_top,
 # ---------------------------------------------------------------------------
 # backward kernels (channels-last; NCHW comes in as (N*C, ..., 1))
 # ---------------------------------------------------------------------------
+
+
+@njit(parallel=True, **_JIT)
+def _max_backward_planes(grad, indices, grad_input):
+    # grad/indices (P, L), grad_input (P, H*W): one task per plane, which it
+    # owns, so the scatter-add has no races and a fixed order.
+    planes, length = grad.shape
+    area = grad_input.shape[1]
+    for p in prange(planes):
+        gi = grad_input[p]
+        for a in range(area):
+            gi[a] = 0.0
+        g = grad[p]
+        idx = indices[p]
+        for t in range(length):
+            gi[idx[t]] += g[t]
+
+
+@njit(inline="always", **_JIT)
+def _spread_divisor(j, stride_w, pad_left, kernel_w, width, h_count, count_include_pad,
+                    divisor_override):
+    w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
+                                           pad_left, count_include_pad)
+    return divisor_override if divisor_override != 0 else h_count * w_count
+
+
+@njit(inline="always", **_JIT)
+def _row_spread(dest, g, step, j0, pad_left, kernel_w, width, h_count,
+                count_include_pad, divisor_override):
+    # dest[t*step] += g[t] / divisor(j0 + t): one window tap's share of the
+    # gradient for a run of output columns (distinct targets, step >= 1;
+    # constant-step branches so the strided stores vectorise).
+    n = g.shape[0]
+    if step == 1:
+        for t in range(n):
+            dest[t] += g[t] / _spread_divisor(j0 + t, 1, pad_left, kernel_w, width, h_count,
+                                              count_include_pad, divisor_override)
+    elif step == 2:
+        for t in range(n):
+            dest[2 * t] += g[t] / _spread_divisor(j0 + t, 2, pad_left, kernel_w, width, h_count,
+                                                  count_include_pad, divisor_override)
+    else:
+        for t in range(n):
+            dest[t * step] += g[t] / _spread_divisor(j0 + t, step, pad_left, kernel_w, width,
+                                                     h_count, count_include_pad, divisor_override)
+
+
+@njit(parallel=True, **_JIT)
+def _avg_backward_planes(grad, grad_input, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                         pad_left, count_include_pad, divisor_override):
+    # grad (P, OH, OW), grad_input (P, H, W): one task per plane; for each
+    # output row, each window tap adds its share to a strided input row.
+    planes, out_h, out_w = grad.shape
+    height = grad_input.shape[1]
+    width = grad_input.shape[2]
+    for p in prange(planes):
+        gi = grad_input[p]
+        for h in range(height):
+            for w in range(width):
+                gi[h, w] = 0.0
+        for i in range(out_h):
+            h_first, h_stop, h_count = _avg_extent(i * stride_h - pad_top, kernel_h, height,
+                                                   pad_top, count_include_pad)
+            g = grad[p, i]
+            for h in range(h_first, h_stop):
+                row = gi[h]
+                for kj in range(kernel_w):
+                    w_off = kj - pad_left
+                    j_lo, j_hi = _valid_range(w_off, stride_w, width, out_w)
+                    _row_spread(row[j_lo * stride_w + w_off:], g[j_lo:j_hi], stride_w, j_lo,
+                                pad_left, kernel_w, width, h_count, count_include_pad,
+                                divisor_override)
 
 
 @njit(parallel=True, **_JIT)
@@ -428,11 +571,12 @@ def _avg_backward(grad, grad_input, kernel_h, kernel_w, stride_h, stride_w, pad_
                 w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
                                                        pad_left, count_include_pad)
                 divisor = divisor_override if divisor_override != 0 else h_count * w_count
-                for c in range(c0, c1):
-                    share = g[i, j, c] / divisor
-                    for h in range(h_first, h_stop):
-                        for w in range(w_first, w_stop):
-                            gi[h, w, c] += share
+                src = g[i, j, c0:c1]
+                for h in range(h_first, h_stop):
+                    for w in range(w_first, w_stop):
+                        dest = gi[h, w, c0:c1]
+                        for t in range(c1 - c0):
+                            dest[t] += src[t] / divisor
 
 
 # ---------------------------------------------------------------------------
@@ -504,11 +648,19 @@ def avg_pool2d_reduce_rows(rows, out, geom, height, width, n_start, row_start,
 def max_pool2d_backward(grad, indices, grad_input):
     """Overwrite `grad_input` (N, H*W, C) with the scatter-add of `grad`
     (N, L, C) at `indices` (N, L, C, int64, already range-checked)."""
-    _max_backward(grad, indices, grad_input)
+    if grad.shape[2] == 1:
+        _max_backward_planes(grad.reshape(grad.shape[:2]), indices.reshape(indices.shape[:2]),
+                             grad_input.reshape(grad_input.shape[:2]))
+    else:
+        _max_backward(grad, indices, grad_input)
 
 
 def avg_pool2d_backward(grad, grad_input, geom, count_include_pad, divisor_override):
     """Overwrite `grad_input` (N, H, W, C) with the average-pool gradient of
     `grad` (N, OH, OW, C)."""
-    _avg_backward(grad, grad_input, geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w,
-                  geom.pad_top, geom.pad_left, bool(count_include_pad), int(divisor_override))
+    args = (geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w, geom.pad_top,
+            geom.pad_left, bool(count_include_pad), int(divisor_override))
+    if grad.shape[3] == 1:
+        _avg_backward_planes(_planes(grad), _planes(grad_input), *args)
+    else:
+        _avg_backward(grad, grad_input, *args)
