@@ -42,12 +42,18 @@ def from_nhwc(a):
 
 def run_max(x, *args, layout="NCHW", method="direct", **kw):
     """max_pool2d(..., return_indices=True) on NCHW data; NHWC is converted
-    on the way in and back on the way out."""
+    on the way in and back on the way out. Also runs the values-only path
+    (return_indices=False, separate kernel code) and checks it agrees."""
     if layout == "NHWC":
         out, idx = max_pool2d(to_nhwc(x), *args, return_indices=True, layout="NHWC",
                               method=method, **kw)
-        return from_nhwc(out), from_nhwc(idx)
-    return max_pool2d(x, *args, return_indices=True, method=method, **kw)
+        out, idx = from_nhwc(out), from_nhwc(idx)
+        values = from_nhwc(max_pool2d(to_nhwc(x), *args, layout="NHWC", method=method, **kw))
+    else:
+        out, idx = max_pool2d(x, *args, return_indices=True, method=method, **kw)
+        values = max_pool2d(x, *args, method=method, **kw)
+    np.testing.assert_array_equal(values, out)
+    return out, idx
 
 
 def run_avg(x, *args, layout="NCHW", method="direct", **kw):
@@ -166,6 +172,13 @@ def test_im2col_method_chunks_within_workspace(backend, rng):
         im2col_nb.set_max_workspace_bytes(old)
 
 
+def test_stride_defaults_to_kernel_size(backend, rng):
+    x = rng.normal(size=(1, 2, 7, 7))
+    for stride in (None, (), []):          # PyTorch treats an empty stride as None
+        np.testing.assert_array_equal(max_pool2d(x, 3, stride), max_pool2d(x, 3, 3))
+        np.testing.assert_array_equal(avg_pool2d(x, (2, 3), stride), avg_pool2d(x, (2, 3), (2, 3)))
+
+
 def test_default_method_is_documented_choice():
     assert _pooling.DEFAULT_METHOD in METHODS
     x = np.random.default_rng(1).normal(size=(1, 2, 6, 6))
@@ -268,6 +281,10 @@ def test_small_nan_inf_and_ties(backend, layout, method):
     assert np.isnan(out[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 1
     out, idx = pool([[2.0, INF], [INF, 2.0]], 2)                # +inf tie: first
     assert out[0, 0, 0, 0] == INF and idx[0, 0, 0, 0] == 1
+    out, idx = pool([[-1.0, -0.0], [0.0, -2.0]], 2)             # -0.0 == 0.0: first
+    assert out[0, 0, 0, 0] == 0 and idx[0, 0, 0, 0] == 1
+    out, idx = pool([[-INF, -INF], [-INF, -INF]], 2)            # all -inf, no padding: first
+    assert out[0, 0, 0, 0] == -INF and idx[0, 0, 0, 0] == 0
     # all -inf with padding: padding is never selected, the first real tap is
     out, idx = pool(np.full((3, 3), -INF), 2, 1, 1)
     assert np.all(out == -INF)

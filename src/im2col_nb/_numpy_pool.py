@@ -90,6 +90,11 @@ def _first_index(geom, width, row_start, row_count):
 
 def _update(dest, idx, v, flat, valid):
     """One tap of the max reduction: take v where v > best or v is NaN."""
+    if idx is None:
+        # Values only: np.maximum keeps the first operand on ties and
+        # propagates NaN, so the values equal those of the rule below.
+        np.maximum(dest, v, out=dest, where=True if valid is None else valid)
+        return
     take = v > dest
     take |= np.isnan(v)
     if valid is not None:

@@ -252,7 +252,9 @@ def pool_geometry(in_h: int, in_w: int, kernel_size, stride, padding, dilation=1
     `stride` None (or an empty sequence, as PyTorch accepts) means
     `kernel_size`. Padding must be non-negative and at most half the kernel
     (``padding <= kernel_size // 2``, PyTorch's rule, whatever the dilation);
-    the output follows `pool_output_size` and must be at least 1x1. A window
+    the output follows `pool_output_size` and must be at least 1x1 (so, as in
+    PyTorch, ceil_mode can give one window larger than the padded input,
+    where floor mode raises). A window
     whose taps all miss the input (possible only with a dilation wider than
     the input) is rejected: PyTorch returns -inf with an out-of-range index.
     Pooling pads both sides equally, so ``pad_top``/``pad_left`` are the
