@@ -5,6 +5,16 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "ci" (the default)
+# keeps every run bounded (Hypothesis' usual 100 examples where a test does not
+# set its own count, no deadline: JIT compiles would trip it); "long" soaks the
+# differential fuzzers in tests/test_fuzz.py locally; "dev" is a quick smoke run.
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.register_profile("long", deadline=None, max_examples=3000, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 sys.path.insert(0, os.path.dirname(__file__))
 
