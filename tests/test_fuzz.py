@@ -9,9 +9,9 @@ workspace budgets that force chunking, and non-finite values (NaN, +inf,
 ``tests/naive.py`` on both backends (NaN where the oracle has NaN, the same
 infinities), return the promoted dtype, and leave its inputs untouched.
 
-How long it runs is the Hypothesis profile's business (tests/conftest.py):
-``ci`` (default, about a minute for this file) or
-``HYPOTHESIS_PROFILE=long`` for a local soak.
+How long it runs follows the Hypothesis profile (tests/conftest.py): ``ci``
+(the default: 400 examples per fuzzer, about a minute for this file) or
+``HYPOTHESIS_PROFILE=long`` (12000 per fuzzer) for a local soak.
 """
 
 import numpy as np
@@ -28,7 +28,10 @@ from im2col_nb._validation import pool_geometry
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 
 BACKENDS = ("numba", "numpy")
-FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+# Four times the profile's example count: 400 per fuzzer in the "ci" profile
+# (about a minute for the file), 12000 with HYPOTHESIS_PROFILE=long.
+FUZZ = settings(max_examples=4 * settings.default.max_examples,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.data_too_large])
 
 MEMORY = ["C", "F", "strided", "negative", "byteswapped", "readonly"]
