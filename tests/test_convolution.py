@@ -23,6 +23,7 @@ from conftest import tolerance  # noqa: E402
 import im2col_nb  # noqa: E402
 from im2col_nb import conv2d, conv2d_direct, im2col  # noqa: E402
 from im2col_nb import convolution as _convolution  # noqa: E402
+from im2col_nb import _conv_gemm  # noqa: E402
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
 
@@ -347,16 +348,22 @@ class _NoIm2col:
         self._module = module
 
     def __getattr__(self, name):
-        if name in ("im2col", "im2row_nhwc"):
+        if name in ("im2col", "im2row_nhwc", "im2col_tile", "im2row_tile"):
             raise AssertionError(f"pointwise conv2d called backend.{name}")
         return getattr(self._module, name)
+
+
+def _patch_backend(monkeypatch):
+    """Route conv2d's kernels (convolution.py and its GEMM driver) through _NoIm2col."""
+    module = _convolution.backend_module()
+    for owner in (_convolution, _conv_gemm):
+        monkeypatch.setattr(owner, "backend_module", lambda: _NoIm2col(module))
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("i", [23, 24, 27], ids=[CASE_IDS[j] for j in [23, 24, 27]])
 def test_pointwise_needs_no_im2col(backend, monkeypatch, layout, i):
-    module = _convolution.backend_module()
-    monkeypatch.setattr(_convolution, "backend_module", lambda: _NoIm2col(module))
+    _patch_backend(monkeypatch)
     x, w, b, want = case_data(i)
     assert_close(run_conv(conv2d, x, w, b, layout, **geometry(i)), want)
 
@@ -364,8 +371,7 @@ def test_pointwise_needs_no_im2col(backend, monkeypatch, layout, i):
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_non_pointwise_1x1_uses_im2col(backend, monkeypatch, layout):
     """The proxy above does catch im2col (the previous test can fail)."""
-    module = _convolution.backend_module()
-    monkeypatch.setattr(_convolution, "backend_module", lambda: _NoIm2col(module))
+    _patch_backend(monkeypatch)
     x, w, b, _ = case_data(25)  # 1x1 with stride 2
     with pytest.raises(AssertionError, match="pointwise conv2d called"):
         run_conv(conv2d, x, w, b, layout, **geometry(25))

@@ -51,6 +51,51 @@ def im2col(x, cols, geom, row_start, row_count):
             view[:, :, ki, kj] = block[:, :, rows, columns]
 
 
+def im2col_tile(x, cols, geom, n0, n_img, p0, p1):
+    """Output positions [p0, p1) (flat, oh*OW+ow) of images n0 .. n0+n_img-1
+    into the 2-D `cols` (C*kh*kw, n_img*(p1-p0)), image b from column
+    b*(p1-p0) on."""
+    channels = x.shape[1]
+    out_w = geom.out_w
+    r0, r1 = p0 // out_w, -(-p1 // out_w)
+    span = p1 - p0
+    if p0 == r0 * out_w and p1 == r1 * out_w:
+        view = cols.reshape(channels, geom.kernel_h, geom.kernel_w, n_img, r1 - r0, out_w)
+        block = _padded_rows(x[n0:n0 + n_img], geom, r0, r1 - r0, 2)
+        for ki in range(geom.kernel_h):
+            rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, r1 - r0)
+            for kj in range(geom.kernel_w):
+                columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, out_w)
+                view[:, ki, kj] = block[:, :, rows, columns].transpose(1, 0, 2, 3)
+        return
+    # Part of an output row (a tile smaller than one row): whole rows, then the slice.
+    whole = np.empty((n_img, cols.shape[0], (r1 - r0) * out_w), dtype=cols.dtype)
+    im2col(x[n0:n0 + n_img], whole, geom, r0, r1 - r0)
+    first = p0 - r0 * out_w
+    cols.reshape(cols.shape[0], n_img, span)[...] = whole[:, :, first:first + span].transpose(1, 0, 2)
+
+
+def im2row_tile(x, rows, geom, groups, q0, q1):
+    """NHWC patch rows of the flat output positions [q0, q1) across the batch
+    (q = (n*OH + oh)*OW + ow) into `rows` (q1-q0, C*kh*kw)."""
+    per_image = geom.out_area
+    q = q0
+    while q < q1:
+        n = q // per_image
+        stop = min(q1, (n + 1) * per_image)
+        p0, p1 = q - n * per_image, stop - n * per_image
+        r0, r1 = p0 // geom.out_w, -(-p1 // geom.out_w)
+        dest = rows[q - q0:stop - q0]
+        if p0 == r0 * geom.out_w and p1 == r1 * geom.out_w:
+            im2row_nhwc(x[n:n + 1], dest.reshape(1, p1 - p0, dest.shape[1]), geom, groups, r0, r1 - r0)
+        else:
+            whole = np.empty((1, (r1 - r0) * geom.out_w, rows.shape[1]), dtype=rows.dtype)
+            im2row_nhwc(x[n:n + 1], whole, geom, groups, r0, r1 - r0)
+            first = p0 - r0 * geom.out_w
+            dest[...] = whole[0, first:first + (p1 - p0)]
+        q = stop
+
+
 def col2im(cols, out, geom):
     n_img, channels, height, width = out.shape
     bottom = max(0, (geom.out_h - 1) * geom.stride_h + geom.dilation_h * (geom.kernel_h - 1) + 1
@@ -80,11 +125,11 @@ def im2row_nhwc(x, rows, geom, groups, row_start, row_count):
             view[:, :, :, :, ki, kj, :] = block[:, hs, ws, :].reshape(n_img, row_count, geom.out_w, groups, cg)
 
 
-def conv2d_direct_nchw(x, weight, out, geom, groups):
+def conv2d_direct_nchw(x, weight, out, geom, groups, bias=None):
     filters, cg = weight.shape[:2]
     fg = filters // groups
     block = _padded_rows(x, geom, 0, geom.out_h, 2)
-    out[...] = 0
+    out[...] = 0 if bias is None else bias[:, None, None]
     for g in range(groups):
         fs, cs = slice(g * fg, (g + 1) * fg), slice(g * cg, (g + 1) * cg)
         for ki in range(geom.kernel_h):

@@ -24,7 +24,8 @@ from ._validation import (
     result_dtype,
     to_kernel_array,
 )
-from ._workspace import resolve_budget, scratch
+from . import _conv_gemm
+from ._workspace import resolve_budget
 
 __all__ = ["im2col", "col2im", "conv2d", "conv2d_direct"]
 
@@ -294,71 +295,13 @@ def _chunking(n_img: int, out_h: int, bytes_per_row: int, budget: int) -> tuple[
 
 
 def _gemm_nchw(p: ConvProblem, out: np.ndarray, budget: int) -> None:
-    backend = backend_module()
-    g = p.geom
-    n_img, channels = p.x.shape[:2]
-    filters = p.weight.shape[0]
-    groups = p.groups
-    fg = filters // groups
-    k_group = (channels // groups) * g.kernel_area
-    weight2d = p.weight.reshape(filters, k_group)
-    out3 = out.reshape(n_img, filters, g.out_area)
-    if _is_pointwise(g):
-        # 1x1, stride 1, unpadded: the input already is the patch matrix.
-        x3 = p.x.reshape(n_img, channels, g.out_area)
-        for grp in range(groups):
-            fs = slice(grp * fg, (grp + 1) * fg)
-            np.matmul(weight2d[fs], x3[:, grp * (channels // groups):(grp + 1) * (channels // groups)],
-                      out=out3[:, fs])
-        return
-    k_total = channels * g.kernel_area
-    itemsize = p.x.dtype.itemsize
-    images, rows = _chunking(n_img, g.out_h, k_total * g.out_w * itemsize, budget)
-    for n0 in range(0, n_img, images):
-        n1 = min(n_img, n0 + images)
-        for r0 in range(0, g.out_h, rows):
-            r1 = min(g.out_h, r0 + rows)
-            cols = scratch((n1 - n0, k_total, (r1 - r0) * g.out_w), p.x.dtype)
-            backend.im2col(p.x[n0:n1], cols, g, r0, r1 - r0)
-            dest = out3[n0:n1, :, r0 * g.out_w:r1 * g.out_w]
-            for grp in range(groups):
-                fs = slice(grp * fg, (grp + 1) * fg)
-                np.matmul(weight2d[fs], cols[:, grp * k_group:(grp + 1) * k_group], out=dest[:, fs])
+    """``out = conv(p) + bias`` (NCHW) by tiled im2col + GEMM (see _conv_gemm)."""
+    _conv_gemm.conv_nchw(p.x, p.weight, p.bias, out, p.geom, p.groups, budget)
 
 
 def _gemm_nhwc(p: ConvProblem, out: np.ndarray, budget: int) -> None:
-    backend = backend_module()
-    g = p.geom
-    n_img, channels = p.x.shape[0], p.x.shape[3]
-    filters, cg = p.weight.shape[:2]
-    groups = p.groups
-    fg = filters // groups
-    k_group = cg * g.kernel_area
-    # Weight as (groups, F/groups, kh*kw*C/groups) in the patch rows' column
-    # order (ki, kj, channel): a copy of the small weight, never of the input.
-    weight_rows = np.ascontiguousarray(
-        p.weight.reshape(groups, fg, cg, g.kernel_h, g.kernel_w).transpose(0, 1, 3, 4, 2)
-    ).reshape(groups, fg, k_group)
-    out3 = out.reshape(n_img, g.out_area, filters)
-
-    def multiply(rows, dest):
-        for grp in range(groups):
-            np.matmul(rows[..., grp * k_group:(grp + 1) * k_group], weight_rows[grp].T,
-                      out=dest[..., grp * fg:(grp + 1) * fg])
-
-    if _is_pointwise(g):
-        multiply(p.x.reshape(n_img, g.out_area, channels), out3)
-        return
-    k_total = channels * g.kernel_area
-    itemsize = p.x.dtype.itemsize
-    images, rows_per_chunk = _chunking(n_img, g.out_h, k_total * g.out_w * itemsize, budget)
-    for n0 in range(0, n_img, images):
-        n1 = min(n_img, n0 + images)
-        for r0 in range(0, g.out_h, rows_per_chunk):
-            r1 = min(g.out_h, r0 + rows_per_chunk)
-            rows = scratch((n1 - n0, (r1 - r0) * g.out_w, k_total), p.x.dtype)
-            backend.im2row_nhwc(p.x[n0:n1], rows, g, groups, r0, r1 - r0)
-            multiply(rows, out3[n0:n1, r0 * g.out_w:r1 * g.out_w])
+    """``out = conv(p) + bias`` (NHWC) by tiled im2row + GEMM (see _conv_gemm)."""
+    _conv_gemm.conv_nhwc(p.x, p.weight, p.bias, out, p.geom, p.groups, budget)
 
 
 def _add_bias(p: ConvProblem, out: np.ndarray) -> None:
@@ -458,11 +401,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if out.size:
         if p.x.shape[1 if p.layout == "NCHW" else 3] == 0:
             out[...] = 0
+            _add_bias(p, out)
         elif p.layout == "NCHW":
-            _gemm_nchw(p, out, budget)
+            _gemm_nchw(p, out, budget)   # adds the bias tile by tile
         else:
             _gemm_nhwc(p, out, budget)
-        _add_bias(p, out)
     return p.finish(out)
 
 
@@ -513,9 +456,10 @@ def conv2d_direct(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
     if out.size:
         backend = backend_module()
         if p.layout == "NCHW":
-            backend.conv2d_direct_nchw(p.x, p.weight, out, p.geom, p.groups)
+            # The bias initialises the accumulators: no extra pass.
+            backend.conv2d_direct_nchw(p.x, p.weight, out, p.geom, p.groups, bias=p.bias)
         else:
             weight_hwcf = np.ascontiguousarray(p.weight.transpose(2, 3, 1, 0))
             backend.conv2d_direct_nhwc(p.x, weight_hwcf, out, p.geom, p.groups)
-        _add_bias(p, out)
+            _add_bias(p, out)
     return p.finish(out)

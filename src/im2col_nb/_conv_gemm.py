@@ -1,0 +1,347 @@
+"""The im2col + GEMM convolution driver: tiles, worker threads, bias.
+
+How `conv2d` runs (measured choices; see docs/benchmarks.md):
+
+* **Tiles.** The output is cut into tiles of output positions: whole images
+  (several at once when an image has few positions), else runs of output rows
+  of one image (else part of one row, when one row's patches exceed the
+  budget). A tile's patch matrix is at most ``min(budget / workers,
+  TILE_BYTES)`` bytes, so the whole call never holds more than the workspace
+  budget of patches, and a tile stays in the core's L2 cache between being
+  written by im2col and read by the GEMM.
+* **Workers.** Each of ``workers`` threads (the BLAS thread count, i.e.
+  ``set_num_threads``) takes the next tile, builds its patch matrix with the
+  *serial* im2col kernel into its own reused scratch buffer, and multiplies it
+  with a *single-threaded* BLAS call straight into the output. Nothing
+  ping-pongs between Numba's thread pool and BLAS's (each hand-over between
+  two spinning pools costs milliseconds on a busy machine), every worker
+  keeps busy without barriers, and a GEMM never waits for another thread.
+  While the workers run, BLAS is limited to one thread per call (process-wide:
+  BLAS has no per-thread setting), then restored.
+* **Layouts BLAS takes as they are.** NCHW: ``W (F, K) @ cols (K, span)``
+  writes ``out[n, :, p0:p1]``, a strided view NumPy hands to BLAS with its
+  leading dimension (no copy). NHWC: ``rows (span, K) @ W.T`` writes a
+  contiguous block of ``out``. When images have few positions (small feature
+  maps), several images are folded into one GEMM (``F x K x B*L``) and
+  scattered into place in the same pass that adds the bias.
+* **Bias.** Added to each tile right after its GEMM, while the tile is still
+  in cache (or in the fold's scatter), not in a separate pass over the output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+
+from ._backend import backend_module
+from ._workspace import scratch
+
+# Largest patch-matrix tile per worker (bytes). Tiles of one to a few MiB
+# stay in L2 between im2col and GEMM and are still wide enough for BLAS to
+# run near its peak; larger ones measured no faster.
+TILE_BYTES = 4 * 2**20
+# Fold images into one GEMM while one image has fewer output positions than
+# this (single-threaded SGEMM reaches its speed from about 256-512 columns).
+FOLD_POSITIONS = 512
+# Below this many flops a call runs on the calling thread only.
+PARALLEL_MIN_FLOPS = 4_000_000
+
+
+# ---------------------------------------------------------------------------
+# BLAS threads and the worker pool
+# ---------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_state: dict = {"controllers": None, "depth": 0, "saved": None, "pool": None, "pool_size": 0}
+
+
+def _blas_controllers() -> list:
+    """threadpoolctl controllers of the BLAS libraries (found once)."""
+    controllers = _state["controllers"]
+    if controllers is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            controllers = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+        except Exception:  # threadpoolctl missing or failing: no control
+            controllers = []
+        _state["controllers"] = controllers
+    return controllers
+
+
+def blas_threads() -> int:
+    """Threads a BLAS call would use now (1 if the BLAS is not controllable)."""
+    controllers = _blas_controllers()
+    if not controllers:
+        return 1
+    try:
+        return max(1, max(int(c.num_threads) for c in controllers))
+    except Exception:
+        return 1
+
+
+@contextmanager
+def single_threaded_blas():
+    """Limit BLAS to one thread per call while at least one caller is inside.
+
+    Re-entrant and safe with concurrent callers (a count: the first sets,
+    the last restores). A limit somebody else changed meanwhile is left alone.
+    """
+    with _lock:
+        if _state["depth"] == 0:
+            saved = []
+            for c in _blas_controllers():
+                n = int(c.num_threads)
+                if n != 1:
+                    c.set_num_threads(1)
+                    saved.append((c, n))
+            _state["saved"] = saved
+        _state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["depth"] -= 1
+            if _state["depth"] == 0:
+                for c, n in _state["saved"]:
+                    if int(c.num_threads) == 1:
+                        c.set_num_threads(n)
+                _state["saved"] = None
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    with _lock:
+        if _state["pool_size"] < size:
+            old = _state["pool"]
+            _state["pool"] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="im2col_nb")
+            _state["pool_size"] = size
+            if old is not None:
+                old.shutdown(wait=False)
+        return _state["pool"]
+
+
+def _after_fork_in_child() -> None:
+    # The parent's worker threads do not exist in a forked child.
+    global _lock
+    _lock = threading.Lock()
+    _state.update(depth=0, saved=None, pool=None, pool_size=0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def run_tiles(count: int, work, workers: int) -> None:
+    """Call ``work(t)`` for t in range(count) on `workers` threads (the caller
+    is one of them), each pulling the next tile; BLAS single-threaded."""
+    if workers <= 1 or count <= 1:
+        for t in range(count):
+            work(t)
+        return
+    workers = min(workers, count)
+    counter = itertools.count()
+    failed: list = []
+
+    def loop():
+        try:
+            while not failed:
+                t = next(counter)
+                if t >= count:
+                    return
+                work(t)
+        except BaseException as exc:  # stop the others, re-raise in the caller
+            failed.append(exc)
+
+    with single_threaded_blas():
+        futures = [_pool(workers - 1).submit(loop) for _ in range(workers - 1)]
+        loop()
+        for f in futures:
+            f.result()
+    if failed:
+        raise failed[0]
+
+
+# ---------------------------------------------------------------------------
+# Tiling
+# ---------------------------------------------------------------------------
+
+
+def plan_tiles(n_img: int, out_area: int, out_w: int, col_bytes: int, fold_bytes: int,
+               cap: int, workers: int) -> list[tuple[int, int, int, int]]:
+    """Tiles ``(n0, n_img_in_tile, p0, p1)`` covering images x output positions.
+
+    A tile is either ``b`` whole images (``p0, p1 = 0, out_area``) or positions
+    [p0, p1) of one image. `col_bytes` is the patch-matrix bytes of one output
+    position, `fold_bytes` the extra scratch bytes per position of a folded
+    tile (its GEMM result before the scatter); `cap` the bytes a tile may use.
+    """
+    image_bytes = out_area * col_bytes
+    if out_area < FOLD_POSITIONS and image_bytes + out_area * fold_bytes <= cap:
+        per_tile = min(n_img, -(-FOLD_POSITIONS // out_area),
+                       cap // (out_area * (col_bytes + fold_bytes)))
+        per_tile = max(1, min(per_tile, -(-n_img // workers)))
+        return [(n0, min(per_tile, n_img - n0), 0, out_area) for n0 in range(0, n_img, per_tile)]
+    positions = max(1, cap // max(col_bytes, 1))
+    # Enough tiles to keep every worker busy (when the images allow it).
+    if n_img < 2 * workers:
+        positions = min(positions, -(-out_area * n_img // (2 * workers)))
+    if positions >= out_w:
+        positions -= positions % out_w  # whole output rows
+    positions = max(1, min(positions, out_area))
+    return [(n, 1, p0, min(out_area, p0 + positions))
+            for n in range(n_img) for p0 in range(0, out_area, positions)]
+
+
+def _tile_cap(budget: int, workers: int) -> int:
+    return max(1, min(budget // workers, TILE_BYTES))
+
+
+def _is_pointwise(geom) -> bool:
+    return (geom.kernel_h == geom.kernel_w == 1 and geom.stride_h == geom.stride_w == 1
+            and geom.pad_top == geom.pad_left == 0)
+
+
+def _workers(flops: int) -> int:
+    return 1 if flops < PARALLEL_MIN_FLOPS else blas_threads()
+
+
+# ---------------------------------------------------------------------------
+# NCHW
+# ---------------------------------------------------------------------------
+
+
+def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
+    """``out (N, F, OH, OW) = conv(x (N, C, H, W), weight (F, C/g, kh, kw)) + bias``."""
+    backend = backend_module()
+    n_img, channels = x.shape[:2]
+    filters = weight.shape[0]
+    fg, cgk = filters // groups, (channels // groups) * geom.kernel_area
+    k_total = channels * geom.kernel_area
+    area, out_w = geom.out_area, geom.out_w
+    dtype, itemsize = x.dtype, x.dtype.itemsize
+    w2 = weight.reshape(filters, cgk)
+    out3 = out.reshape(n_img, filters, area)
+    bias_col = None if bias is None else bias[:, None]
+    workers = _workers(2 * n_img * filters * cgk * area)
+    cap = _tile_cap(budget, workers)
+
+    if _is_pointwise(geom):
+        # 1x1, stride 1, unpadded: the input already is the patch matrix.
+        # Tiles: runs of positions of one image, or whole images (small maps:
+        # one stacked matmul, NumPy loops over the images in C).
+        x3 = x.reshape(n_img, channels, area)
+        if area >= FOLD_POSITIONS:
+            positions = max(out_w, -(-area * n_img // (4 * workers)))
+            positions = min(area, max(FOLD_POSITIONS, positions - positions % out_w))
+            tiles = [(n, 1, p0, min(area, p0 + positions))
+                     for n in range(n_img) for p0 in range(0, area, positions)]
+        else:
+            per_tile = max(1, min(-(-FOLD_POSITIONS // area), -(-n_img // workers)))
+            tiles = [(n0, min(per_tile, n_img - n0), 0, area) for n0 in range(0, n_img, per_tile)]
+
+        def pointwise(t):
+            n0, nb, p0, p1 = tiles[t]
+            dest = out3[n0:n0 + nb, :, p0:p1]
+            for grp in range(groups):
+                fs = slice(grp * fg, (grp + 1) * fg)
+                np.matmul(w2[fs], x3[n0:n0 + nb, grp * cgk:(grp + 1) * cgk, p0:p1], out=dest[:, fs])
+            if bias_col is not None:
+                dest += bias_col
+
+        run_tiles(len(tiles), pointwise, workers)
+        return
+
+    tiles = plan_tiles(n_img, area, out_w, (k_total + 1) * itemsize, filters * itemsize, cap,
+                       workers)
+    # Bias folded into the GEMM as one more patch row of ones (and a bias
+    # column of the weight) when copying the weight costs less than a pass
+    # over the output; else added to each tile while it is in cache.
+    fuse = bias is not None and groups == 1 and 8 * k_total <= n_img * area
+    w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
+
+    def tile(t):
+        n0, nb, p0, p1 = tiles[t]
+        span = nb * (p1 - p0)
+        folded = nb > 1
+        rows = k_total + 1 if fuse and not folded else k_total
+        buf = scratch(((rows + (filters if folded else 0)) * span,), dtype)
+        cols = buf[:rows * span].reshape(rows, span)
+        backend.im2col_tile(x, cols[:k_total], geom, n0, nb, p0, p1)
+        if not folded:
+            dest = out3[n0, :, p0:p1]
+            if rows > k_total:
+                cols[k_total] = 1.0
+                np.matmul(w_ext, cols, out=dest)
+                return
+            for grp in range(groups):
+                fs = slice(grp * fg, (grp + 1) * fg)
+                np.matmul(w2[fs], cols[grp * cgk:(grp + 1) * cgk], out=dest[fs])
+            if bias_col is not None:
+                dest += bias_col
+            return
+        result = buf[k_total * span:].reshape(filters, span)
+        for grp in range(groups):
+            fs = slice(grp * fg, (grp + 1) * fg)
+            np.matmul(w2[fs], cols[grp * cgk:(grp + 1) * cgk], out=result[fs])
+        # (F, nb*L) -> out[n0:n0+nb] (nb, F, L), adding the bias on the way.
+        scattered = result.reshape(filters, nb, area).transpose(1, 0, 2)
+        if bias_col is None:
+            out3[n0:n0 + nb] = scattered
+        else:
+            np.add(scattered, bias_col, out=out3[n0:n0 + nb])
+
+    run_tiles(len(tiles), tile, workers)
+
+
+# ---------------------------------------------------------------------------
+# NHWC
+# ---------------------------------------------------------------------------
+
+
+def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
+    """``out (N, OH, OW, F) = conv(x (N, H, W, C), weight (F, C/g, kh, kw)) + bias``."""
+    backend = backend_module()
+    n_img, channels = x.shape[0], x.shape[3]
+    filters, cg = weight.shape[:2]
+    fg, cgk = filters // groups, cg * geom.kernel_area
+    k_total = channels * geom.kernel_area
+    area = geom.out_area
+    dtype, itemsize = x.dtype, x.dtype.itemsize
+    # Weight as (groups, F/groups, kh*kw*C/groups) in the patch rows' column
+    # order (ki, kj, channel): a copy of the small weight, never of the input.
+    weight_rows = np.ascontiguousarray(
+        weight.reshape(groups, fg, cg, geom.kernel_h, geom.kernel_w).transpose(0, 1, 3, 4, 2)
+    ).reshape(groups, fg, cgk)
+    out2 = out.reshape(n_img * area, filters)
+    workers = _workers(2 * n_img * filters * cgk * area)
+    cap = _tile_cap(budget, workers)
+    total = n_img * area
+    pointwise = _is_pointwise(geom)
+    # Tiles: runs of the flat output positions (n, oh, ow) -- contiguous rows of out2.
+    positions = cap // (1 if pointwise else k_total * itemsize)
+    positions = min(positions, max(FOLD_POSITIONS, -(-total // (4 * workers))))
+    positions = max(1, min(total, positions))
+    starts = range(0, total, positions)
+    x2 = x.reshape(total, channels) if pointwise else None
+
+    def tile(t):
+        q0 = starts[t]
+        q1 = min(total, q0 + positions)
+        if pointwise:
+            rows = x2[q0:q1]
+        else:
+            rows = scratch((q1 - q0, k_total), dtype)
+            backend.im2row_tile(x, rows, geom, groups, q0, q1)
+        dest = out2[q0:q1]
+        for grp in range(groups):
+            np.matmul(rows[:, grp * cgk:(grp + 1) * cgk], weight_rows[grp].T,
+                      out=dest[:, grp * fg:(grp + 1) * fg])
+        if bias is not None:
+            dest += bias
+
+    run_tiles(len(starts), tile, workers)

@@ -1,0 +1,219 @@
+"""The tiled im2col + GEMM driver (_conv_gemm): tiles, worker threads, bias,
+budget, BLAS thread restoration; the tile and direct kernels it relies on.
+
+Small inputs normally run on the calling thread only, so most tests here force
+the multi-worker path (two workers, no minimum size) with the `parallel`
+fixture; the results are compared with the explicit-loop oracle.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import naive  # noqa: E402
+from conftest import tolerance  # noqa: E402
+
+import im2col_nb  # noqa: E402
+from im2col_nb import _conv_gemm, conv2d, conv2d_direct  # noqa: E402
+from im2col_nb._backend import backend_named  # noqa: E402
+from im2col_nb._validation import conv_geometry  # noqa: E402
+
+
+@pytest.fixture
+def parallel(monkeypatch):
+    """Two workers for every call, however small."""
+    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 2)
+
+
+def data(rng, n, c, h, w, f, k, groups=1, dtype=np.float64):
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((f, c // groups) + k).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    return x, wt, b
+
+
+def check(x, w, b, layout="NCHW", budget=None, **geom):
+    want = naive.conv2d(x, w, b, **geom)
+    xin = x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    got = conv2d(xin, w, b, layout=layout, max_workspace_bytes=budget, **geom)
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    rtol, atol = tolerance(x.dtype)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    assert got.dtype == x.dtype
+
+
+# (N, C, H, W, F, (kh, kw), geometry, groups)
+CASES = [
+    (3, 4, 9, 11, 5, (3, 3), dict(padding=1), 1),                  # whole-image tiles, fused bias
+    (5, 3, 4, 5, 6, (3, 2), dict(padding=(1, 0), stride=(1, 2)), 1),  # few positions: folded
+    (2, 4, 12, 7, 6, (3, 3), dict(padding=2, dilation=2), 2),      # groups
+    (4, 6, 5, 5, 4, (1, 1), {}, 1),                                # pointwise, small maps
+    (2, 6, 24, 24, 6, (1, 1), {}, 3),                              # pointwise, large maps, groups
+    (2, 3, 10, 10, 4, (1, 1), dict(stride=2), 1),                  # 1x1 strided: im2col
+    (1, 2, 17, 13, 3, (4, 5), dict(padding=(2, 3), stride=(2, 3)), 1),
+]
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_parallel_tiles_match_oracle(backend, parallel, rng, case, layout):
+    n, c, h, w, f, k, geom, groups = case
+    x, wt, b = data(rng, n, c, h, w, f, k, groups)
+    check(x, wt, b, layout, groups=groups, **geom)
+    check(x, wt, None, layout, groups=groups, **geom)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("budget", [1, 50, 200, 1000, 10**9])
+def test_tiny_budgets_split_rows(backend, parallel, rng, layout, budget):
+    """Budgets below one output row's patches: tiles of part of a row."""
+    x, wt, b = data(rng, 2, 3, 9, 10, 4, (3, 3))
+    check(x, wt, b, layout, budget=budget, padding=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtypes_serial_and_parallel(backend, rng, monkeypatch, dtype):
+    x, wt, b = data(rng, 3, 5, 8, 8, 7, (3, 3), dtype=dtype)
+    check(x, wt, b, padding=1)
+    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 3)
+    check(x, wt, b, padding=1)
+
+
+def test_plan_tiles_cover_everything_once():
+    for n_img, area, out_w, col, fold, cap, workers in [
+        (32, 1024, 32, 1152, 256, 4 << 20, 2), (8, 49, 7, 18436, 2048, 4 << 20, 2),
+        (2, 12544, 112, 2304, 0, 4 << 20, 2), (1, 10, 5, 100, 0, 1, 4), (3, 7, 7, 10, 4, 10**9, 1),
+    ]:
+        seen = np.zeros((n_img, area), int)
+        for n0, nb, p0, p1 in _conv_gemm.plan_tiles(n_img, area, out_w, col, fold, cap, workers):
+            assert nb == 1 or (p0, p1) == (0, area)
+            seen[n0:n0 + nb, p0:p1] += 1
+            assert nb * (p1 - p0) * (col + (fold if nb > 1 else 0)) <= max(cap, col)
+        assert (seen == 1).all()
+
+
+def test_blas_threads_restored(parallel, rng):
+    controllers = _conv_gemm._blas_controllers()
+    if not controllers:
+        pytest.skip("no controllable BLAS")
+    before = [c.num_threads for c in controllers]
+    x, wt, b = data(rng, 4, 3, 8, 8, 4, (3, 3))
+    conv2d(x, wt, b, padding=1)
+    assert [c.num_threads for c in controllers] == before
+    inside = []
+    with _conv_gemm.single_threaded_blas():
+        with _conv_gemm.single_threaded_blas():   # re-entrant
+            inside.append([c.num_threads for c in controllers])
+        inside.append([c.num_threads for c in controllers])
+    assert inside == [[1] * len(controllers)] * 2
+    assert [c.num_threads for c in controllers] == before
+
+
+def test_worker_error_propagates_and_restores(parallel, rng, monkeypatch):
+    controllers = _conv_gemm._blas_controllers()
+    before = [c.num_threads for c in controllers]
+    calls = []
+
+    def work(t):
+        calls.append(t)
+        if t == 3:
+            raise RuntimeError("tile 3 failed")
+
+    with pytest.raises(RuntimeError, match="tile 3 failed"):
+        _conv_gemm.run_tiles(50, work, 2)
+    assert 3 in calls and len(calls) < 50
+    assert [c.num_threads for c in controllers] == before
+
+
+def test_concurrent_calls_from_threads(parallel, rng):
+    x, wt, b = data(rng, 4, 3, 10, 10, 5, (3, 3), dtype=np.float32)
+    want = conv2d(x, wt, b, padding=1)
+    results, errors = [], []
+
+    def run():
+        try:
+            for _ in range(5):
+                results.append(conv2d(x, wt, b, padding=1))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 20 and all(np.array_equal(r, want) for r in results)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_parallel_conv():
+    """The worker pool of the parent does not exist in a forked child."""
+    code = """
+import multiprocessing as mp, numpy as np, im2col_nb
+from im2col_nb import _conv_gemm
+_conv_gemm.PARALLEL_MIN_FLOPS = 0
+_conv_gemm.blas_threads = lambda: 2
+x = np.ones((4, 2, 8, 8)); w = np.ones((3, 2, 3, 3))
+want = im2col_nb.conv2d(x, w, padding=1)   # starts the pool in the parent
+def child(q):
+    q.put(bool(np.array_equal(im2col_nb.conv2d(x, w, padding=1), want)))
+ctx = mp.get_context("fork"); q = ctx.Queue(); p = ctx.Process(target=child, args=(q,))
+p.start(); print(q.get(timeout=120)); p.join(60)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "IM2COL_NB_BACKEND"}
+    env["IM2COL_NB_BACKEND"] = "numpy"   # fork safety of the driver, not of Numba's pools
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------
+# tile kernels: both backends against the whole-batch im2col
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("geom", [(7, 9, (3, 3), 1, 1, 1), (8, 8, (2, 2), 2, 0, 1),
+                                  (9, 9, (5, 3), (3, 1), (4, 1), (2, 1)), (6, 6, (1, 1), 2, 0, 1)])
+def test_im2col_tile_kernels(rng, name, geom):
+    be = backend_named(name)
+    h, w, k, s, p, d = geom
+    x = rng.standard_normal((3, 2, h, w))
+    g = conv_geometry(h, w, k, s, p, d)
+    kk, area = 2 * g.kernel_area, g.out_area
+    full = im2col_nb.im2col(x, k, dilation=d, padding=p, stride=s)
+    for n0, nb, p0, p1 in [(0, 3, 0, area), (1, 2, 0, area), (2, 1, 1, area - 1), (0, 1, area // 2, area // 2 + 1)]:
+        cols = np.full((kk, nb * (p1 - p0)), np.nan)
+        be.im2col_tile(x, cols, g, n0, nb, p0, p1)
+        np.testing.assert_array_equal(cols, full[n0:n0 + nb, :, p0:p1].transpose(1, 0, 2).reshape(kk, -1))
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    ref = np.empty((3, area, kk))
+    backend_named("numpy").im2row_nhwc(xh, ref, g, 1, 0, g.out_h)
+    ref = ref.reshape(3 * area, kk)
+    for q0, q1 in [(0, 3 * area), (1, 3 * area - 1), (area - 1, area + 1), (5, 6)]:
+        rows = np.full((q1 - q0, kk), np.nan)
+        be.im2row_tile(xh, rows, g, 1, q0, q1)
+        np.testing.assert_array_equal(rows, ref[q0:q1])
+
+
+def test_direct_kernel_blocks(rng):
+    """Filter blocks that do not divide the filters, row chunks, groups."""
+    for n, c, hw, f, k, groups, geom in [(1, 4, (9, 23), 70, (3, 3), 1, dict(padding=1)),
+                                         (2, 6, (11, 5), 9, (2, 4), 3, dict(stride=(2, 1), padding=(1, 2))),
+                                         (1, 2, (40, 3), 130, (1, 1), 1, {}),
+                                         (3, 2, (8, 8), 4, (5, 5), 2, dict(dilation=2, padding=4))]:
+        x, wt, b = data(rng, n, c, *hw, f, k, groups)
+        for dtype in (np.float64, np.float32):
+            got = conv2d_direct(x.astype(dtype), wt.astype(dtype), b.astype(dtype), groups=groups, **geom)
+            rtol, atol = tolerance(dtype)
+            np.testing.assert_allclose(got, naive.conv2d(x, wt, b, groups=groups, **geom), rtol=rtol,
+                                       atol=atol)
