@@ -358,6 +358,11 @@ def _conv_direct_nhwc(x, weight_hwcf, out, stride_h, stride_w, pad_top, pad_left
 
 NAME = "numba"
 
+# Backend functions that run only serial kernels (no Numba thread pool): safe
+# to call from several threads at once, which the conv2d driver's workers do;
+# _threads therefore does not serialise them under a non-thread-safe layer.
+SERIAL = ("im2col_tile", "im2row_tile")
+
 
 def _padded_width(geom):
     return (geom.out_w - 1) * geom.stride_w + (geom.kernel_w - 1) * geom.dilation_w + 1

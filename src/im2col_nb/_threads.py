@@ -348,7 +348,17 @@ def _enter_kernel(function, args, kwargs):
         return function(*args, **kwargs)
 
 
-def _guard(function):
+def _guard(function, serial=False):
+    if serial:
+        # No parallel region: concurrent calls are safe, so no lock (the
+        # conv2d driver's worker threads call these at the same time).
+        @functools.wraps(function)
+        def serial_call(*args, **kwargs):
+            _apply_numba_threads()
+            return function(*args, **kwargs)
+
+        return serial_call
+
     @functools.wraps(function)
     def guarded_call(*args, **kwargs):
         return _enter_kernel(function, args, kwargs)
@@ -361,11 +371,14 @@ class GuardedBackend:
 
     def __init__(self, module: types.ModuleType):
         self.__dict__["_module"] = module
+        # Functions the module lists in SERIAL run no parallel region: their
+        # guard applies the thread count but takes no lock.
+        serial = set(getattr(module, "SERIAL", ()))
         for name, value in vars(module).items():
             if name.startswith("_"):
                 continue
             if isinstance(value, types.FunctionType) and value.__module__.startswith("im2col_nb"):
-                value = _guard(value)
+                value = _guard(value, serial=name in serial)
             self.__dict__[name] = value
 
     def __getattr__(self, name):
