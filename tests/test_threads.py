@@ -357,3 +357,34 @@ def test_fork_after_gnu_openmp_gives_a_clear_error():
     assert "ERROR RuntimeError" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert "forked from a process that had already started GNU OpenMP" in proc.stdout
     assert "spawn" in proc.stdout
+
+
+def test_kernels_are_only_reached_through_the_guarded_backend():
+    """The guard lives in backend_module(); it covers every kernel only while
+    no other module imports a ``_numba_*`` module directly."""
+    offenders = []
+    pattern = re.compile(r"^\s*(from\s+[.\w]*_numba_\w+\s+import|import\s+[.\w]*_numba_\w+|"
+                         r"from\s+\.+\s+import\s+.*\b_numba_\w+)", re.M)
+    for root, _dirs, files in os.walk(SRC):
+        for name in files:
+            if not name.endswith(".py") or name.startswith("_numba_") or name in ("_backend.py",):
+                continue
+            path = os.path.join(root, name)
+            if pattern.search(open(path).read()):
+                offenders.append(os.path.relpath(path, SRC))
+    assert not offenders, offenders
+
+
+def test_backend_module_is_the_guarded_proxy():
+    from im2col_nb import _backend
+
+    previous = im2col_nb.get_backend()
+    try:
+        im2col_nb.set_backend("numba")
+        guarded = _backend.backend_module()
+        assert isinstance(guarded, _threads.GuardedBackend)
+        assert guarded.im2col.__wrapped__.__module__ == "im2col_nb._numba_backend"
+        im2col_nb.set_backend("numpy")
+        assert not isinstance(_backend.backend_module(), _threads.GuardedBackend)
+    finally:
+        im2col_nb.set_backend(previous)
