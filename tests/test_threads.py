@@ -51,11 +51,32 @@ rng = np.random.default_rng(7)
 cases = []
 for dtype in (np.float32, np.float64):
     cases += example_calls(dtype, rng=rng, scale=3)
+# The feature-learning pipeline runs on the same kernels (conv2d, im2col, pooling).
+try:
+    from im2col_nb import features
+except ImportError:
+    features = None
+if features is not None:
+    images = rng.standard_normal((3, 2, 14, 14))
+    for name, args, kwargs in [
+        ("extract_features", (images, rng.standard_normal((5, 2, 3, 3))), {}),
+        ("extract_features", (images, rng.standard_normal((5, 2, 4, 4))), dict(encoder="soft_threshold", stride=2)),
+        ("extract_patches", (images, (3, 3), 40), dict(random_state=3)),
+        ("grid_sum_pool", (rng.standard_normal((2, 4, 10, 10)), 2), {}),
+    ]:
+        if hasattr(features, name):
+            cases.append((f"features.{name}", "features." + name, args, kwargs))
 names = sorted({c[1] for c in cases})
+
+def function(name):
+    owner = im2col_nb
+    for part in name.split("."):
+        owner = getattr(owner, part)
+    return owner
 
 def run(case):
     _label, name, args, kwargs = case
-    result = getattr(im2col_nb, name)(*args, **kwargs)
+    result = function(name)(*args, **kwargs)
     return result if isinstance(result, tuple) else (result,)
 
 reference = [run(c) for c in cases]          # single-threaded results
@@ -110,6 +131,12 @@ def test_eight_threads_mixed_calls_match_single_threaded(layer):
                               "conv2d_input_grad", "conv2d_weight_grad", "conv2d_backward",
                               "conv_transpose2d") if hasattr(im2col_nb, n)}
     assert public_ops <= names
+    try:
+        from im2col_nb import features
+    except ImportError:
+        features = None
+    if features is not None and hasattr(features, "extract_features"):
+        assert "features.extract_features" in names
 
 
 def _tbb_missing():

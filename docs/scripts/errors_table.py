@@ -91,8 +91,9 @@ class Recorder:
         inside = [f for f in frames if os.path.abspath(f.f_code.co_filename).startswith(self.package_dir)]
         if not inside or inside[-1] is not frames[-1]:
             return                                 # not raised by the package
-        function = inside[0].f_code.co_name
-        if function.startswith("_") or function == "<module>":
+        code = inside[0].f_code
+        function = _qualname(inside[0])
+        if code.co_name.startswith("_") or code.co_name == "<module>":
             return
         self.rows.append({
             "function": function,
@@ -144,18 +145,30 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _qualname(frame) -> str:
+    """`function`, or `Class.method` named after the instance's own class."""
+    code = frame.f_code
+    if "self" in frame.f_locals and code.co_argcount and code.co_varnames[0] == "self":
+        return f"{type(frame.f_locals['self']).__name__}.{code.co_name}"
+    return code.co_name
+
+
 def describe_call(frame) -> str:
     """`name(arg=value, ...)` of the public function's frame, arrays shown as
     dtype(shape), arguments left at their defaults omitted."""
     code = frame.f_code
-    function = frame.f_globals.get(code.co_name)
+    qualname = _qualname(frame)
+    if "self" in frame.f_locals:
+        function = getattr(type(frame.f_locals["self"]), code.co_name, None)
+    else:
+        function = frame.f_globals.get(code.co_name)
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
-        return code.co_name
+        return qualname
     parts = []
     for name, parameter in parameters.items():
-        if name not in frame.f_locals:
+        if name not in frame.f_locals or name == "self":
             continue
         value = frame.f_locals[name]
         default = parameter.default
@@ -166,7 +179,7 @@ def describe_call(frame) -> str:
             except Exception:
                 pass
         parts.append(f"{name}={_short(value)}")
-    return f"{code.co_name}({', '.join(parts)})"
+    return f"{qualname}({', '.join(parts)})"
 
 
 def _cell(text: str, limit: int = 220) -> str:
