@@ -188,3 +188,6 @@ def test_torch_equivalents():
             nb.conv2d_weight_grad(x, w.shape, g, 2, 1, 1, 2), atol=1e-10)
         np.testing.assert_allclose(t(g).sum((0, 2, 3)).numpy(), nb.conv2d_bias_grad(g),
                                    atol=1e-12)
+    if hasattr(nb, "threads"):
+        with nb.threads(1):
+            assert nb.get_num_threads() == 1
