@@ -181,7 +181,16 @@ def main(argv=None):
     parser.add_argument("--filters", default=os.path.join(os.path.dirname(__file__), "..", "img",
                                                           "fashion-mnist-filters.png"))
     parser.add_argument("--json", default=None, help="write the measured numbers here")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for Numba and the BLAS (im2col_nb.threads), for both pipelines; "
+                             "1 avoids BLAS oversubscription on a busy machine")
     args = parser.parse_args(argv)
+    import im2col_nb
+    with im2col_nb.threads(args.threads):
+        return run(args)
+
+
+def run(args):
 
     data = load_fashion_mnist(args.data)
     if data is None:
@@ -205,6 +214,7 @@ def main(argv=None):
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
     print(f"Fashion-MNIST: {len(x_train)} training images ({len(tr_idx)} fit + {n_val} validation), "
           f"{len(x_test)} test images; backend {im2col_nb.get_backend()}, "
+          f"{im2col_nb.get_num_threads()} thread(s), "
           f"K={args.clusters}, {args.patch}x{args.patch} patches, {args.pool_grid}x{args.pool_grid} pooling")
     timer = Timer()
     results = {"config": vars(args).copy(), "n_train": len(x_train), "n_test": len(x_test)}
