@@ -182,8 +182,8 @@ def extract_features(images, centers, *, stride=1, normalize=True, eps_norm=10.0
     scaled per position. The patch mean and variance are box filters: sum
     pooling at the patch size (`avg_pool2d` with ``divisor_override=1``) of
     the channel sums of x and x², in float64. The triangle encoder also
-    needs ``|y|^2``: with whitening, ``y_j`` are d more filters (the columns
-    of W) in the same convolution; without, it is
+    needs ``|y|^2``: with whitening, ``y_j`` come from a second convolution
+    with d filters (the columns of W); without, it is
     ``r^2 * d * var`` in closed form. Distances then follow from ``|y -
     c|^2 = |y|^2 - 2 y.c + |c|^2`` (the -2 folded into the filters).
 
@@ -264,11 +264,12 @@ def extract_features(images, centers, *, stride=1, normalize=True, eps_norm=10.0
     else:
         rows = [w]
         shift = (offsets + alpha).astype(work)
-    rows = np.concatenate(rows)
-    if normalize:
-        rows = rows - rows.mean(axis=1, keepdims=True)        # p.(w - mean w) = (p - mean p).w
-    bank = np.ascontiguousarray(rows.reshape(-1, channels, kh, kw), dtype=work)
-    n_maps = bank.shape[0]
+    # Two convolutions rather than one with K + d filters: the codes then are
+    # a contiguous array, which NumPy's elementwise passes and the pooling
+    # kernel run through about twice as fast as a strided view.
+    bank, norm_bank = (_filter_bank(r, normalize, channels, kh, kw, work) for r in
+                       (rows[0], rows[1] if len(rows) > 1 else None))
+    n_maps = n_centers + (0 if norm_bank is None else d)
 
     out_h = (height - kh) // sh + 1
     out_w = (width - kw) // sw + 1
@@ -300,8 +301,7 @@ def extract_features(images, centers, *, stride=1, normalize=True, eps_norm=10.0
                 std = np.sqrt(var + eps_norm)
                 inv_std = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
                 rscale = inv_std[..., None].astype(work)         # (nb, OH, OW, 1)
-        maps = conv2d(xb, bank, stride=(sh, sw), layout="NHWC")  # (nb, OH, OW, n_maps)
-        codes = maps[..., :n_centers]
+        codes = conv2d(xb, bank, stride=(sh, sw), layout="NHWC")  # (nb, OH, OW, K)
         if normalize:
             codes *= rscale
         if encoder == "soft_threshold":
@@ -309,7 +309,7 @@ def extract_features(images, centers, *, stride=1, normalize=True, eps_norm=10.0
             np.maximum(codes, 0.0, out=codes)
         else:
             if wmat is not None:
-                ycoord = maps[..., n_centers:]
+                ycoord = conv2d(xb, norm_bank, stride=(sh, sw), layout="NHWC")
                 if normalize:
                     ycoord *= rscale
                 ycoord -= norm_offsets
@@ -328,7 +328,17 @@ def extract_features(images, centers, *, stride=1, normalize=True, eps_norm=10.0
         if pool_grid is None:
             results.append(codes.transpose(0, 3, 1, 2))
         else:
-            # pooling all maps (the d extra ones too) avoids copying the codes
-            pooled = grid_sum_pool(maps, pool_grid, layout="NHWC")[..., :n_centers]
-            results.append(pooled.reshape(nb, -1))
+            results.append(grid_sum_pool(codes, pool_grid, layout="NHWC").reshape(nb, -1))
     return np.ascontiguousarray(np.concatenate(results, axis=0))
+
+
+def _filter_bank(rows, normalize, channels, kh, kw, dtype):
+    """(F, d) filter rows in patch order -> conv2d weights (F, C, kh, kw).
+
+    With normalisation the rows are made zero-mean: ``p.(w - mean(w)) =
+    (p - mean(p)).w``, so the convolution sees the mean-removed patch."""
+    if rows is None:
+        return None
+    if normalize:
+        rows = rows - rows.mean(axis=1, keepdims=True)
+    return np.ascontiguousarray(rows.reshape(-1, channels, kh, kw), dtype=dtype)
