@@ -71,6 +71,22 @@ def test_parallel_tiles_match_oracle(backend, parallel, rng, case, layout):
     check(x, wt, None, layout, groups=groups, **geom)
 
 
+# Tile kinds: (FOLD_POSITIONS, TILE_MIN_FLOPS) forcing each way of grouping images.
+TILE_MODES = {"one-image": (1, 0), "stacked": (1, 10**12), "folded": (10**6, 0)}
+
+
+@pytest.mark.parametrize("mode", list(TILE_MODES))
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_every_tile_kind(backend, parallel, rng, monkeypatch, case, mode):
+    fold, min_flops = TILE_MODES[mode]
+    monkeypatch.setattr(_conv_gemm, "FOLD_POSITIONS", fold)
+    monkeypatch.setattr(_conv_gemm, "TILE_MIN_FLOPS", min_flops)
+    n, c, h, w, f, k, geom, groups = case
+    x, wt, b = data(rng, n, c, h, w, f, k, groups)
+    check(x, wt, b, groups=groups, **geom)
+    check(x, wt, None, groups=groups, **geom)
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("budget", [1, 50, 200, 1000, 10**9])
 def test_tiny_budgets_split_rows(backend, parallel, rng, layout, budget):

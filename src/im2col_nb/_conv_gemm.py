@@ -50,6 +50,9 @@ TILE_BYTES = 4 * 2**20
 FOLD_POSITIONS = 512
 # Below this many flops a call runs on the calling thread only.
 PARALLEL_MIN_FLOPS = 4_000_000
+# Group small images into tiles of at least this many flops, so the fixed
+# cost of a tile (a few microseconds of Python and BLAS set-up) stays small.
+TILE_MIN_FLOPS = 8_000_000
 
 
 # ---------------------------------------------------------------------------
@@ -172,18 +175,21 @@ def run_tiles(count: int, work, workers: int) -> None:
 
 
 def plan_tiles(n_img: int, out_area: int, out_w: int, col_bytes: int, fold_bytes: int,
-               cap: int, workers: int) -> list[tuple[int, int, int, int]]:
+               cap: int, workers: int, min_positions: int = FOLD_POSITIONS
+               ) -> list[tuple[int, int, int, int]]:
     """Tiles ``(n0, n_img_in_tile, p0, p1)`` covering images x output positions.
 
     A tile is either ``b`` whole images (``p0, p1 = 0, out_area``) or positions
-    [p0, p1) of one image. `col_bytes` is the patch-matrix bytes of one output
-    position, `fold_bytes` the extra scratch bytes per position of a folded
-    tile (its GEMM result before the scatter); `cap` the bytes a tile may use.
+    [p0, p1) of one image. Images are grouped while one has fewer than
+    `min_positions` output positions (GEMM columns), as long as they fit.
+    `col_bytes` is the patch-matrix bytes of one output position,
+    `fold_bytes` the extra scratch bytes per position of a folded tile (one
+    with fewer than FOLD_POSITIONS positions per image: its GEMM result
+    before the scatter); `cap` the bytes a tile may use.
     """
-    image_bytes = out_area * col_bytes
-    if out_area < FOLD_POSITIONS and image_bytes + out_area * fold_bytes <= cap:
-        per_tile = min(n_img, -(-FOLD_POSITIONS // out_area),
-                       cap // (out_area * (col_bytes + fold_bytes)))
+    per_position = col_bytes + (fold_bytes if out_area < FOLD_POSITIONS else 0)
+    if out_area < min_positions and out_area * per_position <= cap:
+        per_tile = min(n_img, -(-min_positions // out_area), cap // (out_area * per_position))
         per_tile = max(1, min(per_tile, -(-n_img // workers)))
         return [(n0, min(per_tile, n_img - n0), 0, out_area) for n0 in range(0, n_img, per_tile)]
     positions = max(1, cap // max(col_bytes, 1))
@@ -256,8 +262,9 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         run_tiles(len(tiles), pointwise, workers)
         return
 
+    min_positions = max(FOLD_POSITIONS, -(-TILE_MIN_FLOPS // (2 * filters * cgk)))
     tiles = plan_tiles(n_img, area, out_w, (k_total + 1) * itemsize, filters * itemsize, cap,
-                       workers)
+                       workers, min_positions)
     # Bias folded into the GEMM as one more patch row of ones (and a bias
     # column of the weight) when copying the weight costs less than a pass
     # over the output; else added to each tile while it is in cache.
@@ -267,20 +274,27 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     def tile(t):
         n0, nb, p0, p1 = tiles[t]
         span = nb * (p1 - p0)
-        folded = nb > 1
+        # Folded: several small images in one GEMM (F, K) @ (K, nb*L), then a
+        # scatter to (nb, F, L). Else one GEMM per image, written in place:
+        # a strided view of out (stacked over the images, NumPy loops in C).
+        folded = nb > 1 and area < FOLD_POSITIONS
         rows = k_total + 1 if fuse and not folded else k_total
         buf = scratch(((rows + (filters if folded else 0)) * span,), dtype)
         cols = buf[:rows * span].reshape(rows, span)
         backend.im2col_tile(x, cols[:k_total], geom, n0, nb, p0, p1)
         if not folded:
-            dest = out3[n0, :, p0:p1]
+            if nb > 1:
+                dest = out3[n0:n0 + nb]
+                cols = cols.reshape(rows, nb, area).transpose(1, 0, 2)
+            else:
+                dest = out3[n0, :, p0:p1]
             if rows > k_total:
-                cols[k_total] = 1.0
+                cols[..., k_total, :] = 1.0
                 np.matmul(w_ext, cols, out=dest)
                 return
             for grp in range(groups):
                 fs = slice(grp * fg, (grp + 1) * fg)
-                np.matmul(w2[fs], cols[grp * cgk:(grp + 1) * cgk], out=dest[fs])
+                np.matmul(w2[fs], cols[..., grp * cgk:(grp + 1) * cgk, :], out=dest[..., fs, :])
             if bias_col is not None:
                 dest += bias_col
             return

@@ -1,0 +1,146 @@
+"""Performance gate: ratios measured in interleaved rounds, checked against
+bench/thresholds.json (``pytest bench --quick`` in CI, also part of the full
+suite).
+
+Only ratios of two implementations timed in the same rounds are checked
+(never seconds), because CI machines are shared and noisy: A and B are
+called alternately and each keeps its fastest round. Each threshold sits
+below what a 2-core shared machine measures, with margin for noise, yet
+above what a real regression (e.g. im2col twice as slow) gives. The measured
+value of every gate is printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import suite
+
+pytestmark = pytest.mark.gate
+
+# Layers of the gate: the issue's suite minus the slowest (a few seconds each).
+GATE_LAYERS = ("lenet-c1", "cifar", "resnet18-conv1", "r18-l2", "r18-l3", "r18-l4", "downsample",
+               "pointwise")
+ROUNDS = 7
+
+
+@pytest.fixture(scope="module")
+def thresholds():
+    return suite.load_thresholds()
+
+
+def check(gate_results, thresholds, key, measured, details=""):
+    threshold = float(thresholds[key]["threshold"])
+    passed = measured >= threshold
+    gate_results.append((key, measured, threshold, passed, details))
+    assert passed, (f"{key}: measured {measured:.3f} < threshold {threshold:.3f} "
+                    f"(target {thresholds[key].get('target')}) {details}")
+
+
+def _per_layer(impl_a: str, impl_b: str, layers=GATE_LAYERS, rounds=ROUNDS):
+    """{layer: t_a / t_b} from interleaved minima (> 1: b is faster)."""
+    ratios = {}
+    for name in layers:
+        layer = suite.LAYERS[name]
+        a, b = suite.make_call(impl_a, layer), suite.make_call(impl_b, layer)
+        (ta, tb), _ = suite.interleaved([a, b], rounds=rounds, budget_s=20)
+        ratios[name] = ta / tb
+    return ratios
+
+
+def _fmt(ratios):
+    return " ".join(f"{k}={v:.2f}" for k, v in ratios.items())
+
+
+def test_conv2d_near_bare_gemm(gate_results, thresholds):
+    """conv2d costs about what the GEMM of the same M, K, N costs (target: within 10 %).
+
+    With the machine's threads, the bare GEMM is one multi-threaded BLAS
+    call, whose speed swings several-fold with background load (its threads
+    wait for each other), so that gate only catches disasters. The single-
+    threaded form (BLAS limited to one thread: conv2d then runs its tiles on
+    the calling thread) compares the same work with none of that noise: it
+    is what catches a slower im2col, a copying GEMM or an extra bias pass.
+    """
+    ratios = _per_layer("gemm", "conv2d")
+    check(gate_results, thresholds, "conv2d_over_gemm_geomean", suite.geomean(ratios.values()),
+          _fmt(ratios))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        ratios = _per_layer("gemm", "conv2d")
+    check(gate_results, thresholds, "conv2d_over_gemm_1thread_geomean",
+          suite.geomean(ratios.values()), _fmt(ratios))
+    check(gate_results, thresholds, "conv2d_over_gemm_1thread_worst", min(ratios.values()))
+
+
+def test_conv2d_beats_direct(gate_results, thresholds):
+    """conv2d faster than the (blocked, vectorised) direct convolution on every layer."""
+    ratios = _per_layer("conv2d_direct", "conv2d")
+    check(gate_results, thresholds, "direct_over_conv2d_worst", min(ratios.values()), _fmt(ratios))
+
+
+def test_im2col_near_memcpy(gate_results, thresholds):
+    """im2col costs about a plain copy of the patch matrix's bytes (target: <= 1.25x)."""
+    ratios = {}
+    for name in ("cifar", "resnet18-conv1", "r18-l1", "r18-l3"):
+        im2col, memcpy = suite.im2col_calls(suite.LAYERS[name])
+        (ti, tc), _ = suite.interleaved([im2col, memcpy], rounds=ROUNDS, budget_s=20)
+        ratios[name] = tc / ti
+    check(gate_results, thresholds, "memcpy_over_im2col_geomean", suite.geomean(ratios.values()),
+          _fmt(ratios))
+
+
+def test_im2col_tile_kernel_speed(gate_results, thresholds):
+    """The serial tile kernel (what conv2d's workers run) against a copy of the
+    same bytes, one image at a time (cache-resident), single-threaded: the
+    steady check of the kernel's own speed."""
+    ratios = {}
+    for name in ("cifar", "r18-l3", "resnet18-conv1"):
+        tile, copy = suite.im2col_tile_calls(suite.LAYERS[name])
+        (tt, tc), _ = suite.interleaved([tile, copy], rounds=ROUNDS, budget_s=20)
+        ratios[name] = tc / tt
+    check(gate_results, thresholds, "memcpy_over_im2col_tile_geomean",
+          suite.geomean(ratios.values()), _fmt(ratios))
+
+
+def test_numpy_backend_within_3x(gate_results, thresholds):
+    """The NumPy fallback within 3x of the Numba path (target ratio >= 1/3)."""
+    ratios = _per_layer("conv2d", "numpy_backend", layers=("cifar", "r18-l3", "resnet18-conv1"),
+                        rounds=3)
+    check(gate_results, thresholds, "numba_over_numpy_backend_geomean",
+          suite.geomean(ratios.values()), _fmt(ratios))
+
+
+def test_budget_costs_no_speed(gate_results, thresholds):
+    """The bounded workspace is as fast as building the whole patch matrix (target: within 10 %)."""
+    ratios = _per_layer("im2col_full", "conv2d", layers=("cifar", "resnet18-conv1", "r18-l3"))
+    check(gate_results, thresholds, "unbounded_over_conv2d_geomean", suite.geomean(ratios.values()),
+          _fmt(ratios))
+
+
+def test_peak_memory_within_budget(gate_results, thresholds):
+    """Peak memory (tracemalloc, fresh interpreter) <= budget + output + input,
+    on a layer whose patch matrix is ~14x the budget."""
+    layer = suite.LAYERS["r18-l1"]
+    budget = 4 * 2**20
+    assert layer.patch_bytes() > 10 * budget
+    mem = suite.memory_probe(layer, "conv2d", budget=budget)
+    bound = mem["budget"] + mem["out_bytes"] + mem["in_bytes"]
+    check(gate_results, thresholds, "memory_bound_over_peak", bound / mem["tracemalloc_peak"],
+          f"peak {mem['tracemalloc_peak'] / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB, "
+          f"rss growth {mem['rss_peak_delta'] / 2**20:.1f} MiB, patch {layer.patch_bytes() / 2**20:.0f} MiB")
+
+
+def test_direct_is_a_fair_opponent(gate_results, thresholds):
+    """The direct kernel runs at a fair fraction of the GEMM ceiling on the cifar
+    layer (the issue asks >= 10 GFLOP/s there with 2 threads; this machine-
+    independent form compares it with the bare GEMM timed in the same rounds)."""
+    layer = suite.LAYERS["cifar"]
+    direct, gemm = suite.make_call("conv2d_direct", layer), suite.make_call("gemm", layer)
+    (td, tg), _ = suite.interleaved([direct, gemm], rounds=5, budget_s=20)
+    check(gate_results, thresholds, "direct_over_gemm_speed_cifar", tg / td,
+          f"direct {layer.flops / td / 1e9:.1f} GFLOP/s, gemm {layer.flops / tg / 1e9:.1f} GFLOP/s "
+          f"({suite.workers()} threads)")
+    assert np.isfinite(td)
