@@ -319,8 +319,13 @@ def _conv_direct_nchw(x, weight, bias, out, taps_buf, acc_buf, filter_block, blo
 @njit(parallel=True, **_JIT)
 def _conv_direct_nhwc(x, weight_hwcf, out, stride_h, stride_w, pad_top, pad_left,
                       dilation_h, dilation_w, groups):
-    # NHWC direct convolution; weight pre-arranged as (kh, kw, C/groups, F) so
-    # the inner loop runs over contiguous filters of one group.
+    # NHWC direct convolution, one prange task per output row (image, oh);
+    # weight pre-arranged as (kh, kw, C/groups, F) so the inner loop runs over
+    # the contiguous filters of one group: for each input pixel a tap reads,
+    # each of its channels multiplies a contiguous weight row into the
+    # output pixel's F accumulators (in place in `out`, L1-resident).
+    # Indices are unsigned or plain range variables: no wraparound checks,
+    # so the filter loop vectorises.
     n_img, height, width, channels = x.shape
     kernel_h, kernel_w, cg, filters = weight_hwcf.shape
     out_h = out.shape[1]
@@ -329,26 +334,26 @@ def _conv_direct_nhwc(x, weight_hwcf, out, stride_h, stride_w, pad_top, pad_left
     for task in prange(n_img * out_h):
         n = task // out_h
         i = task - n * out_h
+        acc = out[n, i]  # (out_w, filters), C-contiguous
         for j in range(out_w):
-            dest = out[n, i, j]
             for f in range(filters):
-                dest[f] = 0.0
-            for ki in range(kernel_h):
-                h = i * stride_h + ki * dilation_h - pad_top
-                if h < 0 or h >= height:
-                    continue
-                for kj in range(kernel_w):
+                acc[j, f] = 0.0
+        for ki in range(kernel_h):
+            h = i * stride_h + ki * dilation_h - pad_top
+            if h < 0 or h >= height:
+                continue
+            for kj in range(kernel_w):
+                taps = weight_hwcf[ki, kj]  # (cg, filters)
+                for j in range(out_w):
                     w = j * stride_w + kj * dilation_w - pad_left
                     if w < 0 or w >= width:
                         continue
-                    src = x[n, h, w]
-                    taps = weight_hwcf[ki, kj]
                     for g in range(groups):
+                        f0 = np.uint64(g * fg)
                         for cc in range(cg):
-                            xv = src[g * cg + cc]
-                            tap = taps[cc]
-                            for f in range(g * fg, (g + 1) * fg):
-                                dest[f] += xv * tap[f]
+                            xv = x[n, h, w, g * cg + cc]
+                            for f in range(np.uint64(fg)):
+                                acc[j, f0 + f] += xv * taps[cc, f0 + f]
 
 
 # ---------------------------------------------------------------------------
