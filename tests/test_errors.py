@@ -4,12 +4,13 @@ received, raised before any kernel runs, on both backends; inputs untouched.
 
 import re
 
+import sys
+
 import numpy as np
 import pytest
 
 import im2col_nb
 from im2col_nb import col2im, conv2d, conv2d_direct, im2col
-from im2col_nb import convolution as _convolution
 
 X = np.ones((2, 3, 6, 6))          # NCHW
 XH = np.ones((2, 6, 6, 3))         # NHWC
@@ -177,16 +178,23 @@ class _Trap:
         raise AssertionError(f"backend.{name} was reached before validation failed")
 
 
+def _install_trap(monkeypatch):
+    """Replace `backend_module` in every package module that looked it up."""
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("im2col_nb") and hasattr(module, "backend_module"):
+            monkeypatch.setattr(module, "backend_module", lambda: _Trap())
+
+
 @pytest.mark.parametrize("name,args,kwargs,exc,match", ALL)
 def test_bad_input_rejected_before_any_kernel(monkeypatch, name, args, kwargs, exc, match):
-    monkeypatch.setattr(_convolution, "backend_module", lambda: _Trap())
+    _install_trap(monkeypatch)
     with pytest.raises(exc, match=match):
         FUNCS[name](*args, **kwargs)
 
 
 def test_trap_catches_kernel_calls(monkeypatch):
     """The trap above works: a good call does reach it."""
-    monkeypatch.setattr(_convolution, "backend_module", lambda: _Trap())
+    _install_trap(monkeypatch)
     for call in (lambda: conv2d(X, W), lambda: conv2d_direct(X, W), lambda: im2col(X, 3),
                  lambda: col2im(COLS, 6, 3)):
         with pytest.raises(AssertionError, match="was reached"):
