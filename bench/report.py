@@ -87,10 +87,11 @@ def sweep_points(rows, kind):
     return {r[key]: r for r in rows if r.get("sweep") == kind and "interleaved" in r}
 
 
-def layer_ratios(rows, dtype):
+def layer_ratios(rows, dtype, threads=None):
     """{layer: {impl: fastest seconds}} from the interleaved per-layer runs."""
+    group = f"ratios {dtype}" + (f" {threads}-thread" if threads else "")
     return {r["layer"]: r["interleaved"] for r in rows
-            if r.get("group") == f"ratios {dtype}" and "interleaved" in r}
+            if r.get("group") == group and "interleaved" in r}
 
 
 def plot_all(rows, img_dir):
@@ -183,8 +184,8 @@ def plot_all(rows, img_dir):
 # markdown
 # ---------------------------------------------------------------------------
 
-def layer_table(rows, dtype):
-    per = layer_ratios(rows, dtype)
+def layer_table(rows, dtype, threads=None):
+    per = layer_ratios(rows, dtype, threads)
     names = [n for n in suite.LAYERS if n in per]
     if not names:
         return "", {}
@@ -326,6 +327,7 @@ def write_report(json_path, out_path, img_dir):
     made = plot_all(rows, img_dir)
     rel_img = os.path.relpath(img_dir, os.path.dirname(out_path))
     t32, g32 = layer_table(rows, "float32")
+    t1, g1 = layer_table(rows, "float32", 1)
     t64, g64 = layer_table(rows, "float64")
     timg, gim = im2col_table(rows)
 
@@ -347,21 +349,31 @@ pytest-benchmark suite in `bench/`; edit the generator, not this file._
 while this ran, so timings are noisy: every case reports its **fastest** round
 and the implementations of a layer are timed in **interleaved** rounds
 (A B C ... A B C ...), so the same background load hits all of them; the
-minimum discards rounds another process slowed. A multi-threaded BLAS call is hit hardest by
-such noise (its threads wait for each other at barriers), so the bare-GEMM column
-can be slower than conv2d, whose worker threads never wait for one another.
-Treat single digits of percent as noise. The CI gate (`pytest bench --quick`,
-below) measures its ratios in interleaved rounds instead, which is more robust.
+minimum discards rounds another process slowed. Multi-threaded BLAS (the bare
+GEMM, PyTorch/oneDNN) is hit hardest by such noise, because its threads wait for
+each other at barriers: with another job on one of the 2 cores, a 2-thread GEMM
+can run several times slower, while conv2d's worker threads never wait for one
+another. So the all-threads ratios swing from run to run with the load: over
+five runs of this suite on this machine, the all-threads geometric means of
+conv2d / GEMM time ranged 0.59-1.37, PyTorch / conv2d time 0.63-3.0 and
+im2col / memcpy 1.0-1.65, while the one-thread ones stayed within a few
+percent (conv2d / GEMM 1.06-1.09, PyTorch / conv2d 0.72). The one-thread
+tables are the steady ones. Treat differences of a few percent as noise.
 
 ## Summary (float32)
 
-| goal | measured (geometric mean over the layers, interleaved rounds) |
-|---|---|
-| conv2d within 10 % of the bare GEMM of the same M, K, N (conv2d / GEMM time <= 1.10) | {g(g32, 'gemm')} |
-| conv2d faster than conv2d_direct on every layer (speed-up > 1) | {g(g32, 'direct')}; slowest layer {g(g32, 'direct_min')} |
-| im2col <= 1.25x a memcpy of the patch matrix's bytes | {f'{gim:.2f}' if gim else 'n/a'} |
-| at or above PyTorch's CPU conv2d (PyTorch / conv2d time >= 1) | {g(g32, 'torch')}; on {g32.get('torch_wins', (0, 0))[0]} of {g32.get('torch_wins', (0, 0))[1]} layers |
-| NumPy fallback within 3x of Numba (time ratio <= 3) | {g(g32, 'numpy')} |
+| goal | all threads | one thread |
+|---|---|---|
+| conv2d within 10 % of the bare GEMM of the same M, K, N (conv2d / GEMM time <= 1.10) | {g(g32, 'gemm')} | {g(g1, 'gemm')} |
+| conv2d faster than conv2d_direct on every layer (speed-up > 1) | {g(g32, 'direct')}; slowest layer {g(g32, 'direct_min')} | {g(g1, 'direct')}; slowest layer {g(g1, 'direct_min')} |
+| at or above PyTorch's CPU conv2d (PyTorch / conv2d time >= 1) | {g(g32, 'torch')}; on {g32.get('torch_wins', (0, 0))[0]} of {g32.get('torch_wins', (0, 0))[1]} layers | {g(g1, 'torch')}; on {g1.get('torch_wins', (0, 0))[0]} of {g1.get('torch_wins', (0, 0))[1]} layers |
+| NumPy fallback within 3x of Numba (time ratio <= 3) | {g(g32, 'numpy')} | {g(g1, 'numpy')} |
+| im2col <= 1.25x a memcpy of the patch matrix's bytes (whole batch) | {f'{gim:.2f}' if gim else 'n/a'} | |
+
+Geometric means over the ten layers, from interleaved rounds. "One thread":
+Numba, BLAS and PyTorch all limited to one thread, which removes most of the
+background-load noise (no thread waits for another): the steadier measure of
+how much conv2d adds to its GEMM.
 
 ## Layers, float32
 
@@ -373,6 +385,13 @@ ceiling for any im2col convolution.
 {t32}
 
 {img('gflops', 'GFLOP/s per layer against the GEMM ceiling')}
+
+## Layers, float32, one thread
+
+The same, with every library on one thread (`im2col_nb.threads(1)`,
+`torch.set_num_threads(1)`).
+
+{t1 or '_(not run)_'}
 
 ## Layers, float64 (subset)
 

@@ -98,8 +98,8 @@ def test_im2col_tile_kernel_speed(gate_results, thresholds):
     steady check of the kernel's own speed."""
     ratios = {}
     for name in ("cifar", "r18-l3", "resnet18-conv1"):
-        tile, copy = suite.im2col_tile_calls(suite.LAYERS[name])
-        (tt, tc), _ = suite.interleaved([tile, copy], rounds=ROUNDS, budget_s=20)
+        tile, copy = suite.im2col_tile_calls(suite.LAYERS[name], repeat=20)
+        (tt, tc), _ = suite.interleaved([tile, copy], rounds=15, budget_s=20)
         ratios[name] = tc / tt
     check(gate_results, thresholds, "memcpy_over_im2col_tile_geomean",
           suite.geomean(ratios.values()), _fmt(ratios))

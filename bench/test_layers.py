@@ -64,21 +64,35 @@ def test_layer(benchmark, quick, name, impl, dtype):
 
 def _ratio_cases():
     for name in suite.LAYERS:
-        yield pytest.param(name, "float32", id=f"{name}-float32")
+        yield pytest.param(name, "float32", 0, id=f"{name}-float32")
+    for name in suite.LAYERS:
+        yield pytest.param(name, "float32", 1, id=f"{name}-float32-1thread")
     for name in suite.FLOAT64_LAYERS:
-        yield pytest.param(name, "float64", id=f"{name}-float64")
+        yield pytest.param(name, "float64", 0, id=f"{name}-float64")
 
 
-@pytest.mark.parametrize("name, dtype", list(_ratio_cases()))
-def test_layer_ratios(benchmark, name, dtype):
+@pytest.mark.parametrize("name, dtype, threads", list(_ratio_cases()))
+def test_layer_ratios(benchmark, name, dtype, threads):
+    """All implementations of a layer in interleaved rounds; ``threads=1``: every
+    library on one thread (``im2col_nb.threads(1)`` limits Numba and BLAS,
+    PyTorch is set to match), the steady view of the same comparison."""
+    import contextlib
+
+    import im2col_nb
+
     layer = suite.LAYERS[name]
     impls = suite.IMPLS if dtype == "float32" else ("conv2d", "conv2d_direct", "numpy_backend",
                                                      "torch", "gemm")
-    calls = {i: suite.make_call(i, layer, np.dtype(dtype)) for i in impls}
-    calls = {i: c for i, c in calls.items() if c is not None}
-    mins, medians = suite.interleaved(list(calls.values()), rounds=5, budget_s=30)
-    benchmark.group = f"ratios {dtype}"
-    benchmark.pedantic(calls["conv2d"], rounds=1, warmup_rounds=0, iterations=1)
-    record(benchmark, layer, name, "conv2d", dtype)
+    with im2col_nb.threads(threads) if threads else contextlib.nullcontext():
+        calls = {i: suite.make_call(i, layer, np.dtype(dtype)) for i in impls}
+        calls = {i: c for i, c in calls.items() if c is not None}
+        mins, medians = suite.interleaved(list(calls.values()), rounds=5, budget_s=30)
+        benchmark.group = f"ratios {dtype}" + (f" {threads}-thread" if threads else "")
+        benchmark.pedantic(calls["conv2d"], rounds=1, warmup_rounds=0, iterations=1)
+        record(benchmark, layer, name, "conv2d", dtype)
+    if "torch" in calls:
+        import torch
+
+        torch.set_num_threads(suite.workers())
     benchmark.extra_info["interleaved"] = dict(zip(calls, mins))
     benchmark.extra_info["interleaved_median"] = dict(zip(calls, medians))
