@@ -156,23 +156,28 @@ def plot_all(rows, img_dir):
         plt.close(fig)
         made["memory"] = "bench_memory_batch.png"
 
-    per = layer_ratios(rows, "float32")
-    names = [n for n in suite.LAYERS if n in per]
-    if names:
-        impls = [i for i in ("gemm", "conv2d", "torch", "conv2d_direct", "numpy_backend", "numpy_peer")
-                 if any(i in per[n] for n in names)]
-        fig, ax = plt.subplots(figsize=(12, 4.5))
-        width = 0.8 / len(impls)
-        for j, impl in enumerate(impls):
-            vals = [suite.LAYERS[n].flops / per[n][impl] / 1e9 if impl in per[n] else 0 for n in names]
-            ax.bar([i + j * width for i in range(len(names))], vals, width, label=IMPL_LABELS[impl],
-                   color="0.8" if impl == "gemm" else None, edgecolor="k" if impl == "gemm" else None)
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))])
-        ax.set_xticklabels(names, rotation=20)
-        ax.set_ylabel("GFLOP/s (float32, fastest interleaved round)")
-        ax.set_title("GFLOP/s per layer; grey: the bare GEMM of the same M, K, N (the ceiling)")
-        ax.legend(ncol=3, fontsize=8)
-        ax.grid(True, axis="y", alpha=0.3)
+    panels = [(t, layer_ratios(rows, "float32", t)) for t in (None, 1)]
+    panels = [(t, per) for t, per in panels if per]
+    if panels:
+        fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4.2 * len(panels)), squeeze=False)
+        for ax, (threads, per) in zip(axes[:, 0], panels):
+            names = [n for n in suite.LAYERS if n in per]
+            impls = [i for i in ("gemm", "conv2d", "torch", "conv2d_direct", "numpy_backend", "numpy_peer")
+                     if any(i in per[n] for n in names)]
+            width = 0.8 / len(impls)
+            for j, impl in enumerate(impls):
+                vals = [suite.LAYERS[n].flops / per[n][impl] / 1e9 if impl in per[n] else 0 for n in names]
+                ax.bar([i + j * width for i in range(len(names))], vals, width, label=IMPL_LABELS[impl],
+                       color="0.8" if impl == "gemm" else None, edgecolor="k" if impl == "gemm" else None)
+            ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))])
+            ax.set_xticklabels(names, rotation=15)
+            ax.set_ylabel("GFLOP/s (float32)")
+            ax.set_title("one thread (steady)" if threads else
+                         "all threads (a multi-threaded GEMM or PyTorch suffers most from background load)",
+                         fontsize=10)
+            ax.legend(ncol=3, fontsize=8)
+            ax.grid(True, axis="y", alpha=0.3)
+        fig.suptitle("GFLOP/s per layer, fastest interleaved round; grey: the bare GEMM of the same M, K, N")
         fig.tight_layout()
         fig.savefig(os.path.join(img_dir, "bench_gflops_layers.png"), dpi=110)
         plt.close(fig)

@@ -13,6 +13,9 @@ import threading
 
 import numpy as np
 
+# An upper bound, not a target: conv2d's tiles are min(budget / workers, 4 MiB)
+# (_conv_gemm.TILE_BYTES), so a call holds about workers x 4 MiB of patches;
+# speed is flat for budgets down to a few MiB (docs/benchmarks.md).
 DEFAULT_MAX_WORKSPACE_BYTES = 64 * 2**20
 
 _settings = {"max_workspace_bytes": DEFAULT_MAX_WORKSPACE_BYTES}
