@@ -225,6 +225,29 @@ def _check_groups(groups) -> int:
     return int(groups)
 
 
+def batch_conv_operands(x: np.ndarray, w: np.ndarray, layout: str, channels: str,
+                        weight_what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """4-D views of a convolution's input and weight, and how to squeeze back.
+
+    A 2-D image with a 2-D kernel (the seed's case) becomes one image with
+    one channel and one filter (squeeze 2); an unbatched 3-D input gains a
+    batch axis (squeeze 1). `channels` names the channel axis in messages.
+    """
+    if x.ndim == 2:
+        if w.ndim != 2:
+            raise ValueError(
+                f"`weight` must be 2-D (kh, kw) for a 2-D `input`, got an array of shape {w.shape}"
+            )
+        x4 = x[None, None] if layout == "NCHW" else x[None, :, :, None]
+        return x4, w[None, None], 2
+    dims = f"N, {channels}, H, W" if layout == "NCHW" else f"N, H, W, {channels}"
+    check_ndim("input", x, (2, 3, 4), f"2-D (H, W), 3-D (unbatched) or 4-D ({dims})")
+    check_ndim("weight", w, (4,), weight_what)
+    if x.ndim == 3:
+        return x[None], w, 1
+    return x, w, 0
+
+
 def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout) -> ConvProblem:
     """Validate conv2d-style arguments (shared by every convolution entry point)."""
     layout = check_layout(layout)
@@ -233,22 +256,7 @@ def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
     b = None if bias is None else as_float_array("bias", bias)
     groups = _check_groups(groups)
 
-    if x.ndim == 2:
-        # The seed's single-channel case: 2-D image with a 2-D kernel.
-        if w.ndim != 2:
-            raise ValueError(
-                f"`weight` must be 2-D (kh, kw) for a 2-D `input`, got an array of shape {w.shape}"
-            )
-        x = x[None, None] if layout == "NCHW" else x[None, :, :, None]
-        w = w[None, None]
-        squeeze = 2
-    else:
-        check_ndim("input", x, (2, 3, 4),
-                   f"2-D (H, W), 3-D (unbatched) or 4-D ({'N, C, H, W' if layout == 'NCHW' else 'N, H, W, C'})")
-        check_ndim("weight", w, (4,), "4-D (F, C/groups, kh, kw)")
-        squeeze = 1 if x.ndim == 3 else 0
-        if x.ndim == 3:
-            x = x[None]
+    x, w, squeeze = batch_conv_operands(x, w, layout, "C", "4-D (F, C/groups, kh, kw)")
     if layout == "NCHW":
         n_img, channels, height, width = x.shape
     else:

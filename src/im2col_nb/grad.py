@@ -38,7 +38,14 @@ from ._validation import (
     to_kernel_array,
 )
 from ._workspace import resolve_budget, scratch
-from .convolution import ConvProblem, _check_groups, _chunking, _is_pointwise, prepare_conv
+from .convolution import (
+    ConvProblem,
+    _check_groups,
+    _chunking,
+    _is_pointwise,
+    batch_conv_operands,
+    prepare_conv,
+)
 
 __all__ = [
     "conv2d_backward",
@@ -629,22 +636,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     w = as_float_array("weight", weight)
     b = None if bias is None else as_float_array("bias", bias)
     groups = _check_groups(groups)
-    if x.ndim == 2:
-        if w.ndim != 2:
-            raise ValueError(
-                f"`weight` must be 2-D (kh, kw) for a 2-D `input`, got an array of shape {w.shape}"
-            )
-        x4 = x[None, None] if layout == "NCHW" else x[None, :, :, None]
-        w4 = w[None, None]
-        squeeze = 2
-    else:
-        check_ndim("input", x, (2, 3, 4),
-                   "2-D (H, W), 3-D (unbatched) or 4-D "
-                   f"({'N, C_in, H, W' if layout == 'NCHW' else 'N, H, W, C_in'})")
-        check_ndim("weight", w, (4,), "4-D (C_in, F/groups, kh, kw)")
-        x4 = x[None] if x.ndim == 3 else x
-        w4 = w
-        squeeze = 1 if x.ndim == 3 else 0
+    x4, w4, squeeze = batch_conv_operands(x, w, layout, "C_in", "4-D (C_in, F/groups, kh, kw)")
     if layout == "NCHW":
         n_img, c_in, height, width = x4.shape
     else:
