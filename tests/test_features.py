@@ -243,6 +243,21 @@ def test_empty_clusters_are_reseeded(rng, batch_size, spherical):
     assert np.abs(res.centers).max() < 100
 
 
+@pytest.mark.parametrize("batch_size", [None, 30])
+def test_tiny_clusters_are_restarted_unless_disabled(rng, batch_size):
+    x, _ = blobs(rng, k=3, per=100, spread=0.5)
+    x = np.concatenate([x, [[40.0, 40.0, 40.0]]])                    # one far outlier
+    init = np.concatenate([x[[0, 100, 200, 50]], x[-1:]])           # a centre sits on the outlier
+    kept = kmeans(x, 5, init=init, batch_size=batch_size, reassignment_ratio=0.0, max_iter=20,
+                  random_state=0)
+    assert np.bincount(kept.labels, minlength=5).min() == 1         # the outlier keeps its own centre
+    moved = kmeans(x, 5, init=init, batch_size=batch_size, reassignment_ratio=0.05, max_iter=20,
+                   random_state=0)
+    assert np.bincount(moved.labels, minlength=5).min() >= 5        # restarted inside the data
+    with pytest.raises(ValueError, match="`reassignment_ratio` must be < 1"):
+        kmeans(x, 2, reassignment_ratio=1.0)
+
+
 def test_spherical_kmeans_clusters_directions(rng):
     dirs = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
     x = np.concatenate([d * rng.uniform(0.5, 20, (50, 1)) + 0.02 * rng.normal(size=(50, 3)) for d in dirs])

@@ -135,6 +135,8 @@ def sklearn_pipeline_features(x_fit, x_sets, args, timer):
     with timer("sklearn: MiniBatchKMeans"):
         km = MiniBatchKMeans(k, batch_size=args.kmeans_batch, n_init=1, max_iter=args.max_iter,
                              random_state=args.seed).fit(white)
+    print(f"  MiniBatchKMeans: {km.n_steps_} mini-batches ({km.n_steps_ * args.kmeans_batch / len(white):.1f} "
+          "passes; its early stopping)")
     out = []
     g = args.pool_grid
     for name, x in x_sets:
@@ -172,8 +174,8 @@ def main(argv=None):
     parser.add_argument("--eps-norm", type=float, default=10.0)
     parser.add_argument("--eps-zca", type=float, default=0.1)
     parser.add_argument("--kmeans-batch", type=int, default=2048)
-    parser.add_argument("--max-iter", type=int, default=30)
-    parser.add_argument("--c", type=float, nargs="+", default=[0.01, 0.1])
+    parser.add_argument("--max-iter", type=int, default=10)
+    parser.add_argument("--c", type=float, nargs="+", default=[0.003, 0.01, 0.03])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sklearn-images", type=int, default=None,
                         help="run the scikit-learn pipeline on this many training images (default: all used)")
