@@ -596,6 +596,32 @@ def test_get_set_params_and_the_fallback_base():
     assert issubclass(_base._MiniNotFittedError, ValueError)
 
 
+def test_works_without_scikit_learn():
+    """scikit-learn stays optional: with it unimportable, PatchFeatures uses the stand-in base."""
+    import subprocess
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import numpy as np\n"
+        "from im2col_nb.features import PatchFeatures, _base\n"
+        "assert not _base.HAVE_SKLEARN\n"
+        "x = np.random.default_rng(0).random((6, 9, 9)) * 255\n"
+        "pf = PatchFeatures(n_clusters=4, patch_size=3, random_state=0)\n"
+        "f = pf.fit_transform(x)\n"
+        "assert f.shape == (6, 16) and (f >= 0).all()\n"
+        "assert pf.set_params(n_clusters=3).get_params()['n_clusters'] == 3\n"
+        "assert repr(pf) == 'PatchFeatures(n_clusters=3, patch_size=3, random_state=0)', repr(pf)\n"
+        "try:\n"
+        "    PatchFeatures().transform(x)\n"
+        "except ValueError as e:\n"
+        "    assert 'not fitted' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('no error before fit')\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
 CHECK_CONFIGS = [
     dict(n_clusters=3, patch_size=1, normalize=False, pool_grid=1),
     dict(n_clusters=3, patch_size=1, normalize=False, whiten=False, encoder="soft_threshold", alpha=0.0,
