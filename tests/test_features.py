@@ -283,6 +283,27 @@ def test_kmeans_init_options_and_inertia_vs_sklearn(rng):
         kmeans(x, 5, init=x[:4])
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 60), d=st.integers(1, 5), k=st.integers(1, 8), spherical=st.booleans(),
+       batch=st.sampled_from([None, 7]), seed=st.integers(0, 2**16))
+def test_kmeans_invariants_on_random_data(n, d, k, spherical, batch, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    k = min(k, n)
+    res = kmeans(x, k, spherical=spherical, batch_size=batch, max_iter=15, random_state=seed)
+    rows = x / np.linalg.norm(x, axis=1, keepdims=True) if spherical else x
+    d2 = ((rows[:, None] - res.centers[None]) ** 2).sum(-1)
+    assert res.centers.shape == (k, d) and np.isfinite(res.centers).all()
+    np.testing.assert_allclose(d2[np.arange(n), res.labels], d2.min(1), atol=1e-9)   # nearest centre
+    np.testing.assert_allclose(res.inertia, d2.min(1).sum(), rtol=1e-9, atol=1e-9)
+    if spherical:
+        np.testing.assert_allclose(np.linalg.norm(res.centers, axis=1), 1.0, atol=1e-9)
+    if batch is None and len(np.unique(rows.round(9), axis=0)) >= k:
+        assert np.bincount(res.labels, minlength=k).min() >= 1      # Lloyd: every centre in use
+    again = kmeans(x, k, spherical=spherical, batch_size=batch, max_iter=15, random_state=seed)
+    np.testing.assert_array_equal(res.centers, again.centers)
+
+
 def test_kmeans_errors(rng):
     x = rng.normal(size=(10, 2))
     with pytest.raises(ValueError, match="`n_clusters`=11 is larger than the number of rows"):
