@@ -18,7 +18,8 @@ ROOT = os.path.dirname(TESTS)
 
 # Test files whose numba-backend tests run uncompiled; feature test files can
 # be appended here.
-FILES = ["test_convolution.py", "test_im2col.py", "test_grad.py", "test_pooling.py"]
+FILES = ["test_convolution.py", "test_im2col.py", "test_grad.py", "test_pooling.py",
+         "test_im2col_paths.py"]
 SELECT = "numba and not hypothesis and not whole_input and not torch"
 
 
