@@ -57,6 +57,8 @@ CASES = [
     (2, 4, 12, 7, 6, (3, 3), dict(padding=2, dilation=2), 2),      # groups
     (4, 6, 5, 5, 4, (1, 1), {}, 1),                                # pointwise, small maps
     (2, 6, 24, 24, 6, (1, 1), {}, 3),                              # pointwise, large maps, groups
+    (5, 3, 4, 6, 7, (1, 1), {}, 1),                                # pointwise, C < F: bias in the GEMM
+    (2, 4, 24, 24, 9, (1, 1), {}, 1),                              # same, large maps
     (2, 3, 10, 10, 4, (1, 1), dict(stride=2), 1),                  # 1x1 strided: im2col
     (1, 2, 17, 13, 3, (4, 5), dict(padding=(2, 3), stride=(2, 3)), 1),
 ]
