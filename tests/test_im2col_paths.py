@@ -3,9 +3,9 @@ explicit-loop oracle (tests/naive.py), on both backends.
 
 The Numba kernels pick, per call, where a tile's patches are read from (the
 input plane itself when no padding is involved, else a zero-bordered copy of
-the rows the tile reads) and how each tap's patch row is copied (one
-contiguous run, one run per output row for wide rows, or through a table of
-offsets for narrow rows). `PATH_CASES` covers every combination; a test
+the rows the tile reads, split into column phases for strided wide rows) and
+how each tap's patch row is copied (one contiguous run, one run per output
+row for wide rows, or through a table of offsets for narrow rows). `PATH_CASES` covers every combination; a test
 asserts that each one is really selected, so a change of the selection rule
 cannot leave a path untested.
 """
@@ -29,24 +29,26 @@ from im2col_nb._validation import conv_geometry  # noqa: E402
 
 CONTIGUOUS, ROWS, GATHER = nb_kernels._CONTIGUOUS, nb_kernels._ROWS, nb_kernels._GATHER
 
-# (N, C, H, W, kernel, stride, padding, dilation, (direct, mode) of the whole-image tile)
+# (N, C, H, W, kernel, stride, padding, dilation, (direct, mode, phases) of the whole-image tile)
 PATH_CASES = {
-    "pointwise-contiguous": (2, 3, 5, 6, 1, 1, 0, 1, (True, CONTIGUOUS)),
-    "1x1-stride2-gather": (2, 4, 14, 14, 1, 2, 0, 1, (True, GATHER)),
-    "1x1-padded-contiguous": (2, 2, 4, 5, 1, 1, 1, 1, (False, CONTIGUOUS)),
-    "3x3-small-padded-gather": (2, 5, 7, 7, 3, 1, 1, 1, (False, GATHER)),
-    "3x3-small-direct-gather": (2, 3, 9, 8, 3, 1, 0, 1, (True, GATHER)),
-    "3x3-wide-padded-rows": (2, 3, 6, 20, 3, 1, 1, 1, (False, ROWS)),
-    "3x3-wide-direct-rows": (1, 2, 5, 21, 3, 1, 0, 1, (True, ROWS)),
-    "stride2-wide-padded-rows": (1, 3, 9, 40, (3, 5), 2, (1, 2), 1, (False, ROWS)),
-    "stride2-wide-direct-rows": (2, 2, 7, 37, 3, (1, 2), 0, 1, (True, ROWS)),
-    "dilated-gather": (2, 3, 11, 10, 3, 1, 2, 2, (False, GATHER)),
-    "dilated-rows-stride3": (1, 2, 12, 60, (2, 3), (2, 3), (1, 0), (3, 2), (False, ROWS)),
-    "same-even-kernel": (2, 3, 8, 9, 4, 1, "same", 1, (False, GATHER)),
-    "right-padding-only": (1, 2, 6, 7, (1, 2), 1, "same", 1, (False, GATHER)),
-    "padding-wider-than-kernel": (2, 2, 3, 4, 2, 2, 3, 1, (False, GATHER)),
-    "kernel-is-the-input": (2, 3, 5, 4, (5, 4), 1, 0, 1, (True, CONTIGUOUS)),
-    "one-output-column": (2, 2, 6, 3, 3, 1, 0, 1, (True, GATHER)),
+    "pointwise-contiguous": (2, 3, 5, 6, 1, 1, 0, 1, (True, CONTIGUOUS, 1)),
+    "1x1-stride2-gather": (2, 4, 14, 14, 1, 2, 0, 1, (True, GATHER, 1)),
+    "1x1-padded-contiguous": (2, 2, 4, 5, 1, 1, 1, 1, (False, CONTIGUOUS, 1)),
+    "3x3-small-padded-gather": (2, 5, 7, 7, 3, 1, 1, 1, (False, GATHER, 1)),
+    "3x3-small-direct-gather": (2, 3, 9, 8, 3, 1, 0, 1, (True, GATHER, 1)),
+    "3x3-wide-padded-rows": (2, 3, 6, 20, 3, 1, 1, 1, (False, ROWS, 1)),
+    "3x3-wide-direct-rows": (1, 2, 5, 21, 3, 1, 0, 1, (True, ROWS, 1)),
+    "stride2-wide-padded-phases": (1, 3, 9, 40, (3, 5), 2, (1, 2), 1, (False, ROWS, 2)),
+    "stride2-wide-unpadded-phases": (2, 2, 7, 37, 3, (1, 2), 0, 1, (False, ROWS, 2)),
+    "stride3-odd-width-phases": (1, 2, 4, 53, (1, 4), (1, 3), (0, 1), 1, (False, ROWS, 3)),
+    "dilated-gather": (2, 3, 11, 10, 3, 1, 2, 2, (False, GATHER, 1)),
+    "dilated-rows-stride3": (1, 2, 12, 60, (2, 3), (2, 3), (1, 0), (3, 2), (False, ROWS, 3)),
+    "dilated-rows-stride2": (1, 2, 6, 44, (2, 4), (1, 2), (0, 3), (2, 3), (False, ROWS, 2)),
+    "same-even-kernel": (2, 3, 8, 9, 4, 1, "same", 1, (False, GATHER, 1)),
+    "right-padding-only": (1, 2, 6, 7, (1, 2), 1, "same", 1, (False, GATHER, 1)),
+    "padding-wider-than-kernel": (2, 2, 3, 4, 2, 2, 3, 1, (False, GATHER, 1)),
+    "kernel-is-the-input": (2, 3, 5, 4, (5, 4), 1, 0, 1, (True, CONTIGUOUS, 1)),
+    "one-output-column": (2, 2, 6, 3, 3, 1, 0, 1, (True, GATHER, 1)),
 }
 
 
@@ -63,10 +65,10 @@ def _oracle(x, kw):
 
 
 def _plan(x, geom, p0, p1):
-    _, _, _, direct, _, mode = nb_kernels._tile_plan(
+    _, _, _, direct, _, mode, phases, _ = nb_kernels._tile_plan(
         x.shape[2], x.shape[3], p0, p1, geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w,
         geom.pad_top, geom.pad_left, geom.dilation_h, geom.dilation_w, geom.out_w)
-    return bool(direct), int(mode)
+    return bool(direct), int(mode), int(phases)
 
 
 def test_every_path_is_selected():
@@ -75,12 +77,12 @@ def test_every_path_is_selected():
         assert _plan(x, geom, 0, geom.out_area) == case[-1], name
     # Part of one output row is always a single run when stride_w == 1.
     x, geom, _ = _make(PATH_CASES["3x3-small-padded-gather"])
-    assert _plan(x, geom, 2, 5) == (False, CONTIGUOUS)
+    assert _plan(x, geom, 2, 5) == (False, CONTIGUOUS, 1)
     # Interior output rows of a padded layer read the input directly when no
     # column padding is involved.
     x, geom, _ = _make((1, 1, 12, 9, 3, 1, (1, 0), 1, None))
-    assert _plan(x, geom, 2 * geom.out_w, 5 * geom.out_w) == (True, GATHER)
-    assert _plan(x, geom, 0, 5 * geom.out_w) == (False, GATHER)
+    assert _plan(x, geom, 2 * geom.out_w, 5 * geom.out_w) == (True, GATHER, 1)
+    assert _plan(x, geom, 0, 5 * geom.out_w) == (False, GATHER, 1)
 
 
 def _whole_batch(x, geom, kw):
@@ -133,7 +135,7 @@ def test_tile_paths_match_naive(name, case):
 
 
 @pytest.mark.parametrize("name", ["numba", "numpy"])
-@pytest.mark.parametrize("case", ["3x3-small-padded-gather", "stride2-wide-padded-rows",
+@pytest.mark.parametrize("case", ["3x3-small-padded-gather", "stride2-wide-padded-phases",
                                   "dilated-gather", "same-even-kernel", "1x1-stride2-gather"])
 def test_row_ranges_match_naive(name, case):
     """The whole-batch kernel on runs of output rows (top, interior, bottom)."""
