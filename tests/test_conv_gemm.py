@@ -235,3 +235,19 @@ def test_direct_kernel_blocks(rng):
             rtol, atol = tolerance(dtype)
             np.testing.assert_allclose(got, naive.conv2d(x, wt, b, groups=groups, **geom), rtol=rtol,
                                        atol=atol)
+
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_folded(rng, name, dtype):
+    """The folded GEMM result (F, nb*L) regrouped into (nb, F, L), + bias."""
+    be = backend_named(name)
+    for filters, n_img, area in [(5, 3, 7), (1, 1, 1), (4, 2, 49)]:
+        result = rng.standard_normal((filters, n_img * area)).astype(dtype)
+        bias = rng.standard_normal(filters).astype(dtype)
+        want = result.reshape(filters, n_img, area).transpose(1, 0, 2)
+        out = np.full((n_img, filters, area), np.nan, dtype)
+        be.scatter_folded(result, None, out)
+        np.testing.assert_array_equal(out, want)
+        be.scatter_folded(result, bias, out)
+        np.testing.assert_array_equal(out, want + bias[:, None])

@@ -320,11 +320,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
             fs = slice(grp * fg, (grp + 1) * fg)
             np.matmul(w2[fs], cols[grp * cgk:(grp + 1) * cgk], out=result[fs])
         # (F, nb*L) -> out[n0:n0+nb] (nb, F, L), adding the bias on the way.
-        scattered = result.reshape(filters, nb, area).transpose(1, 0, 2)
-        if bias_col is None:
-            out3[n0:n0 + nb] = scattered
-        else:
-            np.add(scattered, bias_col, out=out3[n0:n0 + nb])
+        backend.scatter_folded(result, bias, out3[n0:n0 + nb])
 
     run_tiles(len(tiles), tile, workers)
 

@@ -96,6 +96,17 @@ def im2row_tile(x, rows, geom, groups, q0, q1):
         q = stop
 
 
+def scatter_folded(result, bias, out):
+    """``out (nb, F, L) = result (F, nb*L)`` regrouped by image, plus `bias`
+    (F,) if given."""
+    n_img, filters, area = out.shape
+    scattered = result.reshape(filters, n_img, area).transpose(1, 0, 2)
+    if bias is None:
+        out[...] = scattered
+    else:
+        np.add(scattered, bias[:, None], out=out)
+
+
 def col2im(cols, out, geom):
     n_img, channels, height, width = out.shape
     bottom = max(0, (geom.out_h - 1) * geom.stride_h + geom.dilation_h * (geom.kernel_h - 1) + 1
