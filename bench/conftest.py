@@ -23,6 +23,52 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 _GATE_RESULTS: list = []
+_LOAD: dict = {}
+
+
+def _cpu_snapshot():
+    """(wall s, busy CPU s of the whole machine, steal s, CPU s of this process
+    and its waited-for children): busy = all /proc/stat time but idle/iowait."""
+    import time
+
+    busy = steal = None
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        steal = (fields[7] if len(fields) > 7 else 0) / hz
+        busy = (sum(fields[:8]) - idle) / hz - steal  # guest time is already in user
+    except (OSError, ValueError, IndexError):
+        pass
+    t = os.times()
+    own = t.user + t.system + t.children_user + t.children_system
+    return time.perf_counter(), busy, steal, own
+
+
+def pytest_sessionstart(session):
+    _LOAD["start"] = _cpu_snapshot()
+    _LOAD["loadavg_start"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Record how busy the machine was with other work while the suite ran:
+    the machine's busy CPU time minus this run's own, as a share of all
+    cores, plus the load averages at the start and the end."""
+    start = _LOAD.get("start")
+    if start is None:
+        return
+    wall1, busy1, steal1, own1 = _cpu_snapshot()
+    wall0, busy0, steal0, own0 = start
+    cores = os.cpu_count() or 1
+    info = {"seconds": wall1 - wall0, "cores": cores,
+            "loadavg_start": _LOAD.get("loadavg_start"),
+            "loadavg_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "own_cpu_share": (own1 - own0) / ((wall1 - wall0) * cores)}
+    if busy0 is not None and busy1 is not None:
+        info["other_cpu_share"] = max(0.0, (busy1 - busy0) - (own1 - own0)) / ((wall1 - wall0) * cores)
+        info["steal_share"] = (steal1 - steal0) / ((wall1 - wall0) * cores)
+    machine_info["im2col_nb_load"] = info
 
 
 def pytest_addoption(parser):

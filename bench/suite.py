@@ -265,13 +265,33 @@ def im2col_tile_calls(layer: Layer, dtype=np.float32, repeat: int = 50):
 # timing
 # ---------------------------------------------------------------------------
 
-def interleaved(calls, rounds: int = 5, warmup: int = 1, budget_s: float | None = None):
+# Seconds each implementation runs untimed before it is timed, when several
+# are interleaved: longer than the ~0.1 s that multi-threaded BLAS and OpenMP
+# pools keep their threads spinning after a call (OpenBLAS: 2**28 cycles,
+# OPENBLAS_THREAD_TIMEOUT), which otherwise slows whatever runs next on the
+# same cores (conv2d right after a 2-thread GEMM or PyTorch call: ~1.5x).
+SETTLE_S = 0.15
+
+
+def settle(call, seconds: float = SETTLE_S) -> None:
+    """Run `call` untimed (at least once) until `seconds` have passed."""
+    end = time.perf_counter() + seconds
+    call()
+    while time.perf_counter() < end:
+        call()
+
+
+def interleaved(calls, rounds: int = 5, warmup: int = 1, budget_s: float | None = None,
+                settle_s: float = 0.0):
     """Min and median seconds of each callable, timed in interleaved rounds.
 
     Interleaving (A B C A B C ...) exposes every implementation to the same
     background load, so ratios of the minima are meaningful on a shared,
     noisy machine; the minimum discards the rounds another process slowed.
-    Stops early after `budget_s` seconds (at least 2 rounds).
+    With `settle_s`, each timed call follows `settle_s` seconds of untimed
+    calls of the same implementation, so it does not pay for the previous
+    implementation's spinning threads (see SETTLE_S). Stops early after
+    `budget_s` seconds (at least 2 rounds).
     """
     for call in calls:
         for _ in range(warmup):
@@ -280,6 +300,8 @@ def interleaved(calls, rounds: int = 5, warmup: int = 1, budget_s: float | None 
     start = time.perf_counter()
     for r in range(rounds):
         for i, call in enumerate(calls):
+            if settle_s:
+                settle(call, settle_s)
             t0 = time.perf_counter()
             call()
             times[i].append(time.perf_counter() - t0)

@@ -1,10 +1,11 @@
 """im2col alone against a plain copy of the same number of bytes.
 
 ``im2col``: the backend's whole-batch kernel (Numba: parallel over
-(image, channel)) writing the full patch matrix into a preallocated array.
-``memcpy``: ``np.copyto`` of an array of the patch matrix's size (what a
-plain, single-threaded copy of those bytes costs). Both write the same bytes;
-im2col reads only the (kh*kw times smaller) input.
+(image, block of channels)) writing the full patch matrix into a
+preallocated array, on all threads and on one. ``memcpy``: ``np.copyto`` of
+an array of the patch matrix's size (what a plain, single-threaded copy of
+those bytes costs). Both write the same bytes; im2col reads only the (up to
+kh*kw times smaller) input.
 """
 
 from __future__ import annotations
@@ -20,16 +21,25 @@ QUICK_LAYERS = ("cifar", "r18-l1")
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.quick] if n in QUICK_LAYERS else [])
                                   for n in suite.LAYERS])
 def test_im2col_vs_memcpy(benchmark, quick, name):
-    """Both timed in interleaved rounds; pytest-benchmark times im2col."""
+    """im2col on all threads, im2col on one thread and the copy, timed in
+    interleaved rounds; pytest-benchmark times im2col (all threads)."""
+    import im2col_nb
+
     layer = suite.LAYERS[name]
     im2col, memcpy = suite.im2col_calls(layer)
+
+    def im2col_1thread():
+        with im2col_nb.threads(1):
+            im2col()
+
     rounds = 3 if quick else 9
-    (ti, tc), (mi, mc) = suite.interleaved([im2col, memcpy], rounds=rounds, budget_s=20)
+    (ti, t1, tc), (mi, m1, mc) = suite.interleaved([im2col, im2col_1thread, memcpy], rounds=rounds,
+                                                   budget_s=20)
     benchmark.group = "im2col"
     benchmark.pedantic(im2col, rounds=rounds, warmup_rounds=0, iterations=1)
     nbytes = layer.patch_bytes(4)
     benchmark.extra_info.update(layer=name, label=layer.label(), impl="im2col", dtype="float32",
                                 patch_bytes=nbytes, gbytes_per_s=nbytes / ti / 1e9,
-                                interleaved={"im2col": ti, "memcpy": tc},
-                                interleaved_median={"im2col": mi, "memcpy": mc},
+                                interleaved={"im2col": ti, "im2col_1thread": t1, "memcpy": tc},
+                                interleaved_median={"im2col": mi, "im2col_1thread": m1, "memcpy": mc},
                                 threads=suite.workers())

@@ -11,7 +11,9 @@ the full suite, the peak memory of one call in a fresh interpreter
 ``test_layer_ratios[layer-dtype]``: all implementations of a layer timed in
 interleaved rounds (A B C ... A B C ...), fastest round of each in
 ``extra_info["interleaved"]``: on a shared machine only these give fair
-ratios, and docs/benchmarks.md is built from them.
+ratios, and docs/benchmarks.md is built from them. Each timed call follows
+~0.15 s of untimed calls of the same implementation (`suite.SETTLE_S`), so
+it does not pay for the spinning threads the previous one left behind.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def test_layer(benchmark, quick, name, impl, dtype):
         pytest.skip(f"{impl} not installed")
     rounds = 3 if quick or impl in SLOW else 7
     benchmark.group = f"layer {name} {dtype}"
-    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1, iterations=1)
+    suite.settle(call)  # not right after the previous case's spinning BLAS threads
+    benchmark.pedantic(call, rounds=rounds, warmup_rounds=0, iterations=1)
     record(benchmark, layer, name, impl, dtype)
     if not quick and dtype == "float32" and impl in MEMORY_IMPLS:
         benchmark.extra_info.update(suite.memory_probe(layer, impl))
@@ -86,7 +89,8 @@ def test_layer_ratios(benchmark, name, dtype, threads):
     with im2col_nb.threads(threads) if threads else contextlib.nullcontext():
         calls = {i: suite.make_call(i, layer, np.dtype(dtype)) for i in impls}
         calls = {i: c for i, c in calls.items() if c is not None}
-        mins, medians = suite.interleaved(list(calls.values()), rounds=5, budget_s=30)
+        mins, medians = suite.interleaved(list(calls.values()), rounds=5, budget_s=40,
+                                          settle_s=suite.SETTLE_S)
         benchmark.group = f"ratios {dtype}" + (f" {threads}-thread" if threads else "")
         benchmark.pedantic(calls["conv2d"], rounds=1, warmup_rounds=0, iterations=1)
         record(benchmark, layer, name, "conv2d", dtype)

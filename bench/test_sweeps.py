@@ -20,7 +20,7 @@ SWEEP_MEMORY = ("conv2d", "conv2d_direct", "im2col_full")
 
 def _sweep(benchmark, kind, layer, impls, memory=False):
     calls = [suite.make_call(i, layer) for i in impls]
-    mins, medians = suite.interleaved(calls, rounds=5, budget_s=20)
+    mins, medians = suite.interleaved(calls, rounds=5, budget_s=20, settle_s=suite.SETTLE_S)
     benchmark.group = f"sweep {kind}"
     benchmark.pedantic(calls[0], rounds=1, warmup_rounds=0, iterations=1)
     benchmark.extra_info.update(sweep=kind, f=layer.f, n=layer.n, label=layer.label(),
