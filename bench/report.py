@@ -493,7 +493,7 @@ the layer; speed is flat down to budgets of a few MiB.
 `.ci/run` runs, after the tests:
 
 ```bash
-python -m pytest bench --quick -p no:cacheprovider --benchmark-json=bench-quick.json
+python -m pytest bench --quick -p no:cacheprovider --benchmark-json=artifacts/bench-quick.json
 ```
 
 It takes about a minute of measurement (plus JIT compilation on a cold
@@ -505,7 +505,9 @@ fastest, so a busy CI machine slows both. The thresholds sit well below what a s
 2-core machine measures, yet above what a real regression gives (im2col
 twice as slow, a GEMM that copies, a bias pass over the whole output, BLAS
 and Numba thread pools fighting). The measured values are printed at the end
-of the run.
+of the run. To check that the gate still catches a 2x slower im2col, run it
+with `PYTHONPATH=bench ... -p slow_im2col_2x` (every im2col kernel call runs
+twice): the two im2col gates must fail.
 
 {thresholds_table()}
 
