@@ -108,6 +108,31 @@ def _grad_output_arg(go: np.ndarray, p: ConvProblem) -> np.ndarray:
     return to_kernel_array(go.reshape(p.out_shape), p.x.dtype)
 
 
+# The operand given only by its shape: (accepted lengths, how to name them).
+_SHAPE_FORMS = {
+    "input": ((2, 3, 4), "(N, C, H, W), (C, H, W) or (H, W)"),
+    "weight": ((2, 4), "(F, C/groups, kh, kw) or (kh, kw)"),
+}
+
+
+def _shaped_problem(role, shape, operand, grad_output, stride, padding, dilation, groups, layout):
+    """Validate the arguments of the gradient with respect to `role`
+    (``"input"`` or ``"weight"``), an operand given only by its `shape`;
+    `operand` is the other one. Returns the shape as a tuple, the validated
+    problem (whose ``x``/``weight`` for `role` is an uninitialised array of
+    the result dtype, to be overwritten with the gradient) and `grad_output`
+    as a kernel-ready 4-D array. Errors name ``<role>_shape``."""
+    name = f"{role}_shape"
+    shape = _shape_arg(name, shape, *_SHAPE_FORMS[role])
+    other = as_float_array("weight" if role == "input" else "input", operand)
+    go = as_float_array("grad_output", grad_output)
+    result = np.empty(shape, dtype=result_dtype(other, go))
+    x, w = (result, other) if role == "input" else (other, result)
+    with _argument_names(**{role: name}):
+        p = prepare_conv(x, w, None, stride, padding, dilation, groups, layout)
+    return shape, p, _grad_output_arg(go, p)
+
+
 # ---------------------------------------------------------------------------
 # drivers (validated, C-contiguous float32/float64 arrays only)
 # ---------------------------------------------------------------------------
@@ -118,19 +143,23 @@ def _maps_one_to_one(geom: Geometry, height: int, width: int) -> bool:
     return _is_pointwise(geom) and (geom.out_h, geom.out_w) == (height, width)
 
 
+def _by_layout(layout, drivers, result, operands, *args) -> None:
+    """Fill `result` by ``drivers[layout](*args)``; an empty `result` is left
+    as is, and an empty operand (nothing summed) makes it zero, without
+    calling the driver (its GEMMs and chunking assume non-empty arrays)."""
+    if result.size == 0:
+        return
+    if any(a.size == 0 for a in operands):
+        result[...] = 0
+        return
+    drivers[layout](*args)
+
+
 def _input_grad(go, weight, out, geom, groups, layout, budget) -> None:
     """Overwrite `out` (the input-shaped gradient, 4-D) with the adjoint of
     conv2d(., weight) applied to `go` (the output-shaped gradient, 4-D).
     `geom.out_h`/`out_w` must be go's spatial size."""
-    if out.size == 0:
-        return
-    if go.size == 0:
-        out[...] = 0
-        return
-    if layout == "NCHW":
-        _input_grad_nchw(go, weight, out, geom, groups, budget)
-    else:
-        _input_grad_nhwc(go, weight, out, geom, groups, budget)
+    _by_layout(layout, _INPUT_GRAD, out, (go,), go, weight, out, geom, groups, budget)
 
 
 def _input_grad_nchw(go, weight, out, geom, groups, budget) -> None:
@@ -212,15 +241,7 @@ def _input_grad_nhwc(go, weight, out, geom, groups, budget) -> None:
 
 def _weight_grad(x, go, gw, geom, groups, layout, budget) -> None:
     """Overwrite `gw` (F, C/groups, kh, kw) with the weight gradient."""
-    if gw.size == 0:
-        return
-    if go.size == 0 or x.size == 0:
-        gw[...] = 0
-        return
-    if layout == "NCHW":
-        _weight_grad_nchw(x, go, gw, geom, groups, budget)
-    else:
-        _weight_grad_nhwc(x, go, gw, geom, groups, budget)
+    _by_layout(layout, _WEIGHT_GRAD, gw, (go, x), x, go, gw, geom, groups, budget)
 
 
 def _weight_grad_nchw(x, go, gw, geom, groups, budget) -> None:
@@ -284,6 +305,10 @@ def _weight_grad_nhwc(x, go, gw, geom, groups, budget) -> None:
                 accumulate(go3[n0:n1, r0 * geom.out_w:r1 * geom.out_w].reshape(-1, filters),
                            rows.reshape(-1, k_total))
     gw[...] = acc.reshape(groups, fg, kh, kw, cg).transpose(0, 1, 4, 2, 3).reshape(filters, cg, kh, kw)
+
+
+_INPUT_GRAD = {"NCHW": _input_grad_nchw, "NHWC": _input_grad_nhwc}
+_WEIGHT_GRAD = {"NCHW": _weight_grad_nchw, "NHWC": _weight_grad_nhwc}
 
 
 # ---------------------------------------------------------------------------
@@ -354,13 +379,8 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     >>> bool(np.isclose(np.sum(conv2d(x, w, stride=2, padding=1) * y), np.sum(x * gx)))
     True
     """
-    shape = _shape_arg("input_shape", input_shape, (2, 3, 4), "(N, C, H, W), (C, H, W) or (H, W)")
-    w = as_float_array("weight", weight)
-    go = as_float_array("grad_output", grad_output)
-    grad_input = np.empty(shape, dtype=result_dtype(w, go))
-    with _argument_names(input="input_shape"):
-        p = prepare_conv(grad_input, w, None, stride, padding, dilation, groups, layout)
-    go4 = _grad_output_arg(go, p)
+    shape, p, go4 = _shaped_problem("input", input_shape, weight, grad_output,
+                                    stride, padding, dilation, groups, layout)
     _input_grad(go4, p.weight, p.x, p.geom, p.groups, p.layout, resolve_budget(max_workspace_bytes))
     return p.x.reshape(shape)
 
@@ -423,13 +443,8 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     >>> bool(np.isclose(np.sum(conv2d(x, w, padding="same") * y), np.sum(w * gw)))
     True
     """
-    shape = _shape_arg("weight_shape", weight_shape, (2, 4), "(F, C/groups, kh, kw) or (kh, kw)")
-    x = as_float_array("input", input)
-    go = as_float_array("grad_output", grad_output)
-    grad_weight = np.empty(shape, dtype=result_dtype(x, go))
-    with _argument_names(weight="weight_shape"):
-        p = prepare_conv(x, grad_weight, None, stride, padding, dilation, groups, layout)
-    go4 = _grad_output_arg(go, p)
+    shape, p, go4 = _shaped_problem("weight", weight_shape, input, grad_output,
+                                    stride, padding, dilation, groups, layout)
     _weight_grad(p.x, go4, p.weight, p.geom, p.groups, p.layout, resolve_budget(max_workspace_bytes))
     return p.weight.reshape(shape)
 
