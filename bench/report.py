@@ -31,6 +31,9 @@ IMPL_LABELS = {
     "numpy_peer_einsum": "NumPy peer (einsum)",
     "torch": "PyTorch",
     "im2col_full": "unbounded im2col",
+    "conv2d_nhwc": "conv2d NHWC",
+    "gemm_nhwc": "bare GEMM, NHWC orientation",
+    "torch_nhwc": "PyTorch channels_last",
 }
 
 
@@ -251,6 +254,55 @@ def layer_table(rows, dtype, threads=None):
     return "\n".join(lines), g
 
 
+def nhwc_ratios(rows, threads=None):
+    """{layer: {impl: fastest seconds}} from the interleaved channels-last runs (test_nhwc.py)."""
+    group = "ratios float32 NHWC" + (f" {threads}-thread" if threads else "")
+    return {r["layer"]: r["interleaved"] for r in rows
+            if r.get("group") == group and "interleaved" in r}
+
+
+def nhwc_table(rows, threads=None):
+    """Channels-last table: conv2d NHWC time and GFLOP/s, against the GEMM of
+    the NHWC orientation, PyTorch on channels_last tensors and conv2d NCHW;
+    and the geometric means of the three ratios."""
+    per = nhwc_ratios(rows, threads)
+    names = [n for n in suite.LAYERS if n in per]
+    if not names:
+        return "", {}
+    lines = ["| layer (N,C,H,W->F,k,s,p) | conv2d NHWC (ms) | conv2d NHWC GFLOP/s | "
+             "bare GEMM, NHWC (ms) | PyTorch channels_last (ms) | conv2d NCHW (ms) | "
+             "conv2d NHWC / GEMM time | PyTorch channels_last / conv2d NHWC time | "
+             "conv2d NHWC / NCHW time |",
+             "|" + "---|" * 9]
+    ratios = defaultdict(list)
+
+    def ms(t, impl):
+        return f"{t[impl] * 1e3:.2f}" if impl in t else ""
+
+    for n in names:
+        t = per[n]
+
+        def ratio(a, b, key):
+            if a in t and b in t:
+                v = t[a] / t[b]
+                ratios[key].append(v)
+                return f"{v:.2f}"
+            return ""
+
+        gflops = suite.LAYERS[n].flops / t["conv2d_nhwc"] / 1e9
+        lines.append(f"| {n} ({suite.LAYERS[n].label()}) | {ms(t, 'conv2d_nhwc')} | {gflops:.0f} | "
+                     f"{ms(t, 'gemm_nhwc')} | {ms(t, 'torch_nhwc')} | {ms(t, 'conv2d')} | "
+                     + " | ".join([ratio("conv2d_nhwc", "gemm_nhwc", "gemm"),
+                                   ratio("torch_nhwc", "conv2d_nhwc", "torch"),
+                                   ratio("conv2d_nhwc", "conv2d", "nchw")]) + " |")
+    g = {k: geomean(v) for k, v in ratios.items()}
+    g["torch_wins"] = (sum(v >= 1 for v in ratios["torch"]), len(ratios["torch"]))
+    lines.append("| **geometric mean** | | | | | | "
+                 + " | ".join(f"**{g[k]:.2f}**" if g.get(k) else "" for k in ("gemm", "torch", "nchw"))
+                 + " |")
+    return "\n".join(lines), g
+
+
 def memory_table(rows):
     per = defaultdict(dict)
     for r in rows:
@@ -370,6 +422,8 @@ def write_report(json_path, out_path, img_dir):
     t1, g1 = layer_table(rows, "float32", 1)
     t64, g64 = layer_table(rows, "float64")
     timg, gim, gim1 = im2col_table(rows)
+    tn, gn = nhwc_table(rows)
+    tn1, gn1 = nhwc_table(rows, 1)
 
     def img(key, alt):
         return f"![{alt}]({rel_img}/{made[key]})" if key in made else "_(no data in this run)_"
@@ -410,6 +464,8 @@ load above). Treat differences of a few percent as noise.
 | conv2d faster than conv2d_direct on every layer (speed-up > 1) | {g(g32, 'direct')}; slowest layer {g(g32, 'direct_min')} | {g(g1, 'direct')}; slowest layer {g(g1, 'direct_min')} |
 | at or above PyTorch's CPU conv2d (PyTorch / conv2d time >= 1) | {g(g32, 'torch')}; on {g32.get('torch_wins', (0, 0))[0]} of {g32.get('torch_wins', (0, 0))[1]} layers | {g(g1, 'torch')}; on {g1.get('torch_wins', (0, 0))[0]} of {g1.get('torch_wins', (0, 0))[1]} layers |
 | NumPy fallback within 3x of Numba (time ratio <= 3) | {g(g32, 'numpy')} | {g(g1, 'numpy')} |
+| channels-last: conv2d NHWC / bare GEMM of the NHWC orientation (time) | {g(gn, 'gemm')} | {g(gn1, 'gemm')} |
+| channels-last: PyTorch channels_last / conv2d NHWC time (>= 1: conv2d faster) | {g(gn, 'torch')}; on {gn.get('torch_wins', (0, 0))[0]} of {gn.get('torch_wins', (0, 0))[1]} layers | {g(gn1, 'torch')}; on {gn1.get('torch_wins', (0, 0))[0]} of {gn1.get('torch_wins', (0, 0))[1]} layers |
 | im2col <= 1.25x a memcpy (one thread) of the patch matrix's bytes, whole batch | {f'{gim:.2f}' if gim else 'n/a'} | {f'{gim1:.2f}' if gim1 else 'n/a'} |
 
 Geometric means over the ten layers, from interleaved rounds. "One thread":
@@ -434,6 +490,26 @@ The same, with every library on one thread (`im2col_nb.threads(1)`,
 `torch.set_num_threads(1)`).
 
 {t1 or '_(not run)_'}
+
+## Layers, float32, channels-last (NHWC)
+
+`conv2d(x, w, b, layout="NHWC")` on an (N, H, W, C) input, output
+(N, OH, OW, F) (`test_layer_ratios_nhwc`, fastest of 5 interleaved rounds).
+"bare GEMM, NHWC" is the GEMM of that orientation: patch rows
+(N OH OW, C k²) @ Wᵀ (C k², F) into a preallocated output, Wᵀ a transposed
+view BLAS takes without a copy, as conv2d's NHWC tiles multiply. "PyTorch
+channels_last": `torch.nn.functional.conv2d` under `torch.no_grad()` with
+the input and the weight in `torch.channels_last` memory format (converted
+once, outside the timed call). "conv2d NCHW": the same layer in the default
+layout, in the same rounds (what the layout costs or saves).
+
+All threads:
+
+{tn or '_(not run)_'}
+
+One thread:
+
+{tn1 or '_(not run)_'}
 
 ## Layers, float64 (subset)
 

@@ -55,6 +55,12 @@ class Layer:
         _, k, n = self.gemm_mkn
         return k * n * itemsize
 
+    @property
+    def gemm_mkn_nhwc(self) -> tuple[int, int, int]:
+        """(M, K, N) of the channels-last GEMM: patch rows (N*OH*OW, C*k*k) @ W.T (C*k*k, F)."""
+        f, k, n = self.gemm_mkn
+        return n, k, f
+
     def label(self) -> str:
         return (f"{self.n},{self.c},{self.h},{self.w}->{self.f},{self.k},"
                 f"{self.stride},{self.pad}")
@@ -97,6 +103,12 @@ def inputs(layer: Layer, dtype=np.float32, seed: int = 0):
     w *= dtype.type(1.0 / math.sqrt(layer.c * layer.k * layer.k))
     b = rng.standard_normal(layer.f, dtype=dtype)
     return x, w, b
+
+
+def inputs_nhwc(layer: Layer, dtype=np.float32, seed: int = 0):
+    """x (N, H, W, C) (the values of `inputs`, channels last), weight (F, C, k, k), bias (F,)."""
+    x, w, b = inputs(layer, dtype, seed)
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, b
 
 
 # ---------------------------------------------------------------------------
@@ -173,6 +185,9 @@ def im2col_full(x, w, b, layer: Layer):
 
 IMPLS = ("conv2d", "conv2d_direct", "numpy_backend", "numpy_peer", "numpy_peer_einsum", "torch",
          "gemm")
+# Channels-last (NHWC): conv2d(layout="NHWC"), PyTorch on channels_last tensors, and the GEMM
+# of that orientation; conv2d (NCHW) as the reference for what the layout costs.
+NHWC_IMPLS = ("conv2d_nhwc", "gemm_nhwc", "torch_nhwc", "conv2d")
 
 
 def make_call(impl: str, layer: Layer, dtype=np.float32):
@@ -181,7 +196,18 @@ def make_call(impl: str, layer: Layer, dtype=np.float32):
     ``gemm`` is the bare GEMM of the same (M, K, N), into a preallocated
     output: the ceiling for an im2col convolution. Returns None if the
     implementation is not available (torch not installed).
+
+    Channels-last: ``conv2d_nhwc`` is ``conv2d(..., layout="NHWC")`` on an
+    (N, H, W, C) input; ``torch_nhwc`` is PyTorch's conv2d with the input
+    and the weight in ``torch.channels_last`` memory format (converted once,
+    here, not in the timed call; the output is channels-last too);
+    ``gemm_nhwc`` is the GEMM of that orientation, ``rows (N*OH*OW, K) @
+    W.T (K, F)`` with W a C-contiguous (F, K) matrix (BLAS takes the
+    transposed view without a copy) into a preallocated (N*OH*OW, F) output,
+    as conv2d's NHWC tiles do.
     """
+    if impl in ("conv2d_nhwc", "torch_nhwc", "gemm_nhwc"):
+        return _make_call_nhwc(impl, layer, dtype)
     x, w, b = inputs(layer, dtype)
     s, p = layer.stride, layer.pad
     if impl == "conv2d":
@@ -218,6 +244,37 @@ def make_call(impl: str, layer: Layer, dtype=np.float32):
         bm = rng.standard_normal((k, n)).astype(dtype)
         out = np.empty((m, n), dtype)
         return lambda: np.matmul(a, bm, out=out)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def _make_call_nhwc(impl: str, layer: Layer, dtype=np.float32):
+    x, w, b = inputs_nhwc(layer, dtype)
+    s, p = layer.stride, layer.pad
+    if impl == "conv2d_nhwc":
+        return lambda: im2col_nb.conv2d(x, w, b, stride=s, padding=p, layout="NHWC")
+    if impl == "torch_nhwc":
+        if not torch_available():
+            return None
+        import torch
+
+        torch.set_num_threads(workers())
+        # (N, H, W, C) memory seen as a logical NCHW tensor: channels_last, no copy.
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+        wt = torch.from_numpy(w).contiguous(memory_format=torch.channels_last)
+        bt = torch.from_numpy(b)
+        assert xt.is_contiguous(memory_format=torch.channels_last)
+
+        def call():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
+        return call
+    if impl == "gemm_nhwc":
+        m, k, n = layer.gemm_mkn_nhwc
+        rng = np.random.default_rng(1)
+        rows = rng.standard_normal((m, k)).astype(dtype)
+        wm = rng.standard_normal((n, k)).astype(dtype)
+        out = np.empty((m, n), dtype)
+        return lambda: np.matmul(rows, wm.T, out=out)
     raise ValueError(f"unknown implementation {impl!r}")
 
 
