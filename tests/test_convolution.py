@@ -24,20 +24,13 @@ import im2col_nb  # noqa: E402
 from im2col_nb import conv2d, conv2d_direct, im2col  # noqa: E402
 from im2col_nb import convolution as _convolution  # noqa: E402
 from im2col_nb import _conv_gemm  # noqa: E402
+from im2col_nb.cli import SEED_IMAGE as SEED_I, SEED_KERNEL as SEED_K  # noqa: E402
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
 
-# The seed's worked example: I * K (cross-correlation, no padding).
-SEED_I = np.array([[0, 1, 1, 1, 0, 0, 0],
-                   [0, 0, 1, 1, 1, 0, 0],
-                   [0, 0, 0, 1, 1, 1, 0],
-                   [0, 0, 0, 1, 1, 0, 0],
-                   [0, 0, 1, 1, 0, 0, 0],
-                   [0, 1, 1, 0, 0, 0, 0],
-                   [1, 1, 0, 0, 0, 0, 0]])
-SEED_K = np.array([[1, 0, 1],
-                   [0, 1, 0],
-                   [1, 0, 1]])
+# The seed's worked example: I * K (cross-correlation, no padding). The image
+# and kernel are the package's own (the CLI prints them); the expected result
+# is written out here, as the oracle.
 SEED_RESULT = np.array([[1, 4, 3, 4, 1],
                         [1, 2, 4, 3, 3],
                         [1, 2, 3, 4, 1],

@@ -35,6 +35,7 @@ __all__ = ["main"]
 # The seed's example
 # ---------------------------------------------------------------------------
 
+#: The seed's 7x7 image I and 3x3 kernel K (read-only; the tests use them too).
 SEED_IMAGE = np.array([[0, 1, 1, 1, 0, 0, 0],
                        [0, 0, 1, 1, 1, 0, 0],
                        [0, 0, 0, 1, 1, 1, 0],
@@ -45,6 +46,7 @@ SEED_IMAGE = np.array([[0, 1, 1, 1, 0, 0, 0],
 SEED_KERNEL = np.array([[1, 0, 1],
                         [0, 1, 0],
                         [1, 0, 1]])
+SEED_IMAGE.flags.writeable = SEED_KERNEL.flags.writeable = False
 #: The 5x5 result I * K printed in the seed.
 SEED_RESULT = np.array([[1, 4, 3, 4, 1],
                         [1, 2, 4, 3, 3],
