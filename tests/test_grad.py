@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 import naive  # noqa: E402
+from _strategies import conv_problems  # noqa: E402
 from conftest import tolerance  # noqa: E402
 
 import im2col_nb  # noqa: E402
@@ -483,29 +484,7 @@ def test_grads_against_torch():
 
 @st.composite
 def conv_configs(draw):
-    groups = draw(st.sampled_from([1, 1, 2, 3]))
-    C = groups * draw(st.integers(1, 2))
-    F = groups * draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    kind = draw(st.sampled_from(["int", "pair", "valid", "same"]))
-    if kind == "same":
-        sh = sw = 1
-        padding, ph, pw = "same", 0, 0
-    else:
-        sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
-        padding = {"int": ph, "pair": (ph, pw), "valid": "valid"}[kind]
-        if kind == "int":
-            pw = ph
-        elif kind == "valid":
-            ph = pw = 0
-    H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 5))
-    W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 5))
-    return dict(shape=(draw(st.integers(1, 2)), C, H, W), wshape=(F, C // groups, kh, kw),
-                geo=dict(stride=(sh, sw), padding=padding, dilation=(dh, dw), groups=groups),
-                layout=draw(st.sampled_from(LAYOUTS)), budget=draw(st.sampled_from([None, 1, 300])),
-                seed=draw(st.integers(0, 2**31)))
+    return dict(draw(conv_problems()), layout=draw(st.sampled_from(LAYOUTS)))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
