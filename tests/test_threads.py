@@ -270,6 +270,76 @@ def test_set_num_threads_accepts_numpy_ints(restore_threads):
     assert im2col_nb.get_num_threads() == 1 and type(im2col_nb.get_num_threads()) is int
 
 
+def test_threads_reuses_the_blas_scan_until_a_module_is_imported(restore_threads, monkeypatch):
+    """threads(n) does not rescan the loaded libraries on every use (the scan
+    is most of its cost); an import, or set_num_threads, rescans."""
+    import types
+
+    monkeypatch.setitem(_threads._state, "blas_scan", None)
+    with im2col_nb.threads(1):
+        assert set(blas_threads()) == {1}
+    first = _threads._state["blas_scan"]
+    assert first is not None and first[1]       # numpy's BLAS was found
+    for _ in range(5):
+        with im2col_nb.threads(1):
+            assert set(blas_threads()) == {1}
+    assert _threads._state["blas_scan"] is first
+    monkeypatch.setitem(sys.modules, "im2col_nb_test_new_module", types.ModuleType("new"))
+    with im2col_nb.threads(1):
+        pass
+    second = _threads._state["blas_scan"]
+    assert second is not first                  # a module was imported: rescanned
+    im2col_nb.set_num_threads(1)
+    assert _threads._state["blas_scan"] is not second   # the explicit setter always rescans
+
+
+SCIPY_AFTER_FIRST_SCAN = """
+import json, sys
+import im2col_nb
+from im2col_nb import _threads
+from threadpoolctl import threadpool_info
+if {control}:
+    _threads._scan_key = lambda: 0              # the control: never notice new libraries
+
+def blas():
+    return {{lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}}
+
+assert "scipy" not in sys.modules
+with im2col_nb.threads(1):                      # the first scan: numpy's BLAS only
+    pass
+numpy_only = blas()
+import scipy.linalg                             # loads SciPy's own OpenBLAS
+defaults = blas()
+with im2col_nb.threads(1):
+    inside = blas()
+print(json.dumps(dict(numpy_only=numpy_only, defaults=defaults, inside=inside, after=blas())))
+"""
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["cached", "control-never-rescan"])
+def test_threads_limits_a_blas_loaded_after_the_first_use(control):
+    """SciPy's OpenBLAS, loaded by `import scipy.linalg` after threads() was
+    first used, is limited too, and restored on exit. The control run, with
+    the rescan trigger disabled, shows the new library would be missed."""
+    pytest.importorskip("scipy")
+    pytest.importorskip("threadpoolctl")
+    import json
+
+    proc = run_python(SCIPY_AFTER_FIRST_SCAN.format(control=control), timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    new = set(got["defaults"]) - set(got["numpy_only"])
+    if not new:
+        pytest.skip("scipy.linalg loaded no BLAS library of its own")
+    if max(got["defaults"][path] for path in new) == 1:
+        pytest.skip("the new BLAS library runs one thread by default: nothing to limit")
+    if control:
+        assert any(got["inside"][path] != 1 for path in new), got
+    else:
+        assert set(got["inside"].values()) == {1}, got
+    assert got["after"] == got["defaults"]          # every library back to its own default
+
+
 def _njit_functions(path):
     """(name, node) of every function decorated with njit/jit in a module."""
     tree = ast.parse(open(path).read())

@@ -53,6 +53,7 @@ _tls = threading.local()
 _state: dict = {
     "requested": None,        # the knob: None (library defaults) or an int
     "blas_originals": None,   # [(lib controller, original num_threads)] while limited
+    "blas_scan": None,        # (scan key, [BLAS lib controllers]): the last threadpoolctl scan
     "layer": None,            # Numba's threading layer once launched
     "chosen": None,           # what configure_numba_threading decided, and why
     "forked_gnu_omp": False,  # this process was forked after GNU OpenMP started
@@ -99,16 +100,38 @@ def _check_n(n):
     return n
 
 
-def _blas_controllers():
-    """threadpoolctl controllers of the BLAS libraries loaded now."""
+def _scan_key() -> int:
+    """Changes when a new BLAS library may have been loaded: the number of
+    imported modules (see `_blas_controllers`)."""
+    return len(sys.modules)
+
+
+def _blas_controllers(rescan: bool = False):
+    """threadpoolctl controllers of the BLAS libraries loaded, from a cached scan.
+
+    A threadpoolctl scan walks every shared library of the process (0.1-0.3
+    ms, more than many blocks `threads(n)` wraps), and threadpoolctl has no
+    hook telling when a library is loaded. So the scan is reused while
+    `_scan_key` (``len(sys.modules)``) is unchanged: BLAS libraries arrive by
+    importing extension modules (numpy, ``scipy.linalg`` with its own OpenBLAS,
+    torch, ...), which adds modules, and in a steady loop nothing is imported.
+    A library loaded by ctypes alone is picked up at the next import or the
+    next `set_num_threads`, which always rescans (`rescan`).
+    """
+    scan = _state["blas_scan"]
+    if scan is not None and not rescan and scan[0] == _scan_key():
+        return scan[1]
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return []
-    return list(ThreadpoolController().select(user_api="blas").lib_controllers)
+        controllers = []
+    else:
+        controllers = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    _state["blas_scan"] = (_scan_key(), controllers)   # after the import above
+    return controllers
 
 
-def _apply_blas(n) -> None:
+def _apply_blas(n, rescan: bool = False) -> None:
     originals = _state["blas_originals"]
     if n is None:
         if originals is not None:
@@ -116,7 +139,7 @@ def _apply_blas(n) -> None:
                 controller.set_num_threads(value)
             _state["blas_originals"] = None
         return
-    controllers = _blas_controllers()
+    controllers = _blas_controllers(rescan)
     if originals is None:
         originals = [(c, c.num_threads) for c in controllers]
         _state["blas_originals"] = originals
@@ -155,6 +178,9 @@ def set_num_threads(n) -> None:
     every kernel, whichever Python thread calls. Libraries other than the
     numpy BLAS used here are not touched. With many Python threads calling at
     once, ``set_num_threads(1)`` avoids running threads x n OS threads.
+    Every BLAS library loaded at the time is limited (threadpoolctl scans
+    them on each call, ~0.1-0.3 ms), including ones loaded after an earlier
+    call, such as SciPy's own OpenBLAS.
 
     Examples
     --------
@@ -164,9 +190,12 @@ def set_num_threads(n) -> None:
     1
     >>> im2col_nb.set_num_threads(None)   # back to the defaults
     """
-    n = _check_n(n)
+    _set(_check_n(n), rescan=True)
+
+
+def _set(n, rescan: bool) -> None:
     with _settings_lock:
-        _apply_blas(n)
+        _apply_blas(n, rescan)
         _state["requested"] = n
 
 
@@ -207,7 +236,9 @@ def threads(n):
     -----
     Process-wide like `set_num_threads` (the BLAS limit is global), so use
     it around a block of work, not to give concurrent threads different
-    counts.
+    counts. Cheap (a few microseconds): the BLAS libraries found by the last
+    scan are reused until a module is imported (a new BLAS library, e.g.
+    SciPy's, is loaded by an import), so it also fits around short calls.
 
     Examples
     --------
@@ -222,11 +253,11 @@ def threads(n):
     """
     n = _check_n(n)
     previous = _state["requested"]
-    set_num_threads(n)
+    _set(n, rescan=False)
     try:
         yield
     finally:
-        set_num_threads(previous)
+        _set(previous, rescan=False)
 
 
 # ---------------------------------------------------------------------------
