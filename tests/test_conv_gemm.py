@@ -20,9 +20,26 @@ import naive  # noqa: E402
 from conftest import tolerance  # noqa: E402
 
 import im2col_nb  # noqa: E402
-from im2col_nb import _conv_gemm, conv2d, conv2d_direct  # noqa: E402
+from im2col_nb import _blas, _conv_gemm, conv2d, conv2d_direct  # noqa: E402
 from im2col_nb._backend import backend_named  # noqa: E402
 from im2col_nb._validation import conv_geometry  # noqa: E402
+
+
+@pytest.fixture(params=["numba-native", "numba-python", "numpy"])
+def engine(request, monkeypatch):
+    """The three ways conv2d runs its tiles: the Numba tile kernel calling
+    NumPy's GEMM (the default), the Python tile driver with Numba kernels
+    (used when NumPy's GEMM symbol is not found), and the NumPy backend."""
+    previous = im2col_nb.get_backend()
+    im2col_nb.set_backend(request.param.split("-")[0])
+    if request.param == "numba-python":
+        monkeypatch.setattr(_conv_gemm, "_native_gemm", lambda backend, dtype: None)
+    elif request.param == "numba-native" and _blas.gemm_function(np.float64) is None:
+        pytest.skip("NumPy's BLAS GEMM symbol not found: the Python tile driver runs")
+    try:
+        yield request.param
+    finally:
+        im2col_nb.set_backend(previous)
 
 
 @pytest.fixture
@@ -66,7 +83,7 @@ CASES = [
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_parallel_tiles_match_oracle(backend, parallel, rng, case, layout):
+def test_parallel_tiles_match_oracle(engine, parallel, rng, case, layout):
     n, c, h, w, f, k, geom, groups = case
     x, wt, b = data(rng, n, c, h, w, f, k, groups)
     check(x, wt, b, layout, groups=groups, **geom)
@@ -79,7 +96,7 @@ TILE_MODES = {"one-image": (1, 0), "stacked": (1, 10**12), "folded": (10**6, 0)}
 
 @pytest.mark.parametrize("mode", list(TILE_MODES))
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_every_tile_kind(backend, parallel, rng, monkeypatch, case, mode):
+def test_every_tile_kind(engine, parallel, rng, monkeypatch, case, mode):
     fold, min_flops = TILE_MODES[mode]
     monkeypatch.setattr(_conv_gemm, "FOLD_POSITIONS", fold)
     monkeypatch.setattr(_conv_gemm, "TILE_MIN_FLOPS", min_flops)
@@ -91,14 +108,14 @@ def test_every_tile_kind(backend, parallel, rng, monkeypatch, case, mode):
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("budget", [1, 50, 200, 1000, 10**9])
-def test_tiny_budgets_split_rows(backend, parallel, rng, layout, budget):
+def test_tiny_budgets_split_rows(engine, parallel, rng, layout, budget):
     """Budgets below one output row's patches: tiles of part of a row."""
     x, wt, b = data(rng, 2, 3, 9, 10, 4, (3, 3))
     check(x, wt, b, layout, budget=budget, padding=1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtypes_serial_and_parallel(backend, rng, monkeypatch, dtype):
+def test_dtypes_serial_and_parallel(engine, rng, monkeypatch, dtype):
     x, wt, b = data(rng, 3, 5, 8, 8, 7, (3, 3), dtype=dtype)
     check(x, wt, b, padding=1)
     monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
@@ -251,3 +268,63 @@ def test_scatter_folded(rng, name, dtype):
         np.testing.assert_array_equal(out, want)
         be.scatter_folded(result, bias, out)
         np.testing.assert_array_equal(out, want + bias[:, None])
+
+
+def _numpy_wheel_openblas() -> bool:
+    """NumPy's BLAS is the OpenBLAS its wheels bundle (in numpy.libs / .dylibs)."""
+    from threadpoolctl import threadpool_info
+
+    return any(info["internal_api"] == "openblas" and "numpy" in info["filepath"]
+               for info in threadpool_info() if info["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_gemm_found_and_correct(rng, dtype):
+    """The GEMM the Numba tile kernel calls is NumPy's, and computes
+    C = A @ B (+ C) with row strides (leading dimensions) as given."""
+    gemm = _blas.gemm_function(dtype)
+    if gemm is None:
+        assert not _numpy_wheel_openblas(), "NumPy's wheel OpenBLAS is loaded but not found"
+        pytest.skip("no cblas GEMM symbol in NumPy's BLAS: the Python driver runs")
+    a = rng.standard_normal((5, 9)).astype(dtype)       # A = a[:, 2:9]: lda 9
+    b = rng.standard_normal((7, 11)).astype(dtype)      # B = b[:, 1:5]: ldb 11
+    c = rng.standard_normal((5, 6)).astype(dtype)       # C = c[:, 1:5]: ldc 6
+    want = a[:, 2:9] @ b[:, 1:5]
+    c0 = c.copy()
+    gemm(_blas.ROW_MAJOR, _blas.NO_TRANS, _blas.NO_TRANS, 5, 4, 7, 1.0, a[:, 2:].ctypes, 9,
+         b[:, 1:].ctypes, 11, 0.0, c[:, 1:].ctypes, 6)
+    rtol, atol = tolerance(dtype)
+    np.testing.assert_allclose(c[:, 1:5], want, rtol=rtol, atol=atol)
+    np.testing.assert_array_equal(c[:, [0, 5]], c0[:, [0, 5]])  # nothing outside C written
+    gemm(_blas.ROW_MAJOR, _blas.NO_TRANS, _blas.NO_TRANS, 5, 4, 7, 1.0, a[:, 2:].ctypes, 9,
+         b[:, 1:].ctypes, 11, 1.0, c[:, 1:].ctypes, 6)  # beta = 1 accumulates
+    np.testing.assert_allclose(c[:, 1:5], 2 * want, rtol=rtol, atol=atol)
+
+
+def test_native_driver_is_the_default(rng, monkeypatch):
+    """With NumPy's wheel OpenBLAS, NCHW conv2d runs the Numba tile kernel
+    (else these tests would only exercise the Python driver)."""
+    if not _numpy_wheel_openblas():
+        pytest.skip("NumPy does not use its wheel's OpenBLAS here")
+    calls = []
+    real = _conv_gemm._run_native
+    monkeypatch.setattr(_conv_gemm, "_run_native", lambda *a: calls.append(1) or real(*a))
+    x, wt, b = data(rng, 2, 3, 8, 8, 4, (3, 3))
+    previous = im2col_nb.get_backend()
+    im2col_nb.set_backend("numba")
+    try:
+        check(x, wt, b, padding=1)
+    finally:
+        im2col_nb.set_backend(previous)
+    assert calls, "conv2d did not use the Numba tile kernel"
+
+
+def test_native_gemm_can_be_switched_off(monkeypatch):
+    """IM2COL_NB_NATIVE_GEMM=0 selects the Python tile driver."""
+    monkeypatch.setenv("IM2COL_NB_NATIVE_GEMM", "0")
+    _blas.reset()
+    try:
+        assert _blas.gemm_function(np.float32) is None
+    finally:
+        monkeypatch.delenv("IM2COL_NB_NATIVE_GEMM")
+        _blas.reset()

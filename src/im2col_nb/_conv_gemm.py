@@ -40,6 +40,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from . import _blas
 from ._backend import backend_module
 from ._workspace import scratch
 
@@ -218,6 +219,33 @@ def _workers(flops: int) -> int:
     return 1 if flops < PARALLEL_MIN_FLOPS else blas_threads()
 
 
+def _native_gemm(backend, dtype):
+    """NumPy's cblas_?gemm for the Numba tile kernel, or None (NumPy backend,
+    or a BLAS whose GEMM symbol was not found: the Python tile driver)."""
+    if getattr(backend, "conv_tiles_nchw", None) is None:
+        return None
+    return _blas.gemm_function(dtype)
+
+
+def _run_native(backend, gemm, x, weight, bias, out3, tiles, geom, groups, fused, pointwise,
+                work_length, workers) -> None:
+    """Run `tiles` in the Numba tile kernel: one parallel region, `workers`
+    workers each with its own scratch row, BLAS single-threaded meanwhile."""
+    area = geom.out_area
+    table = np.array([(n0, nb, p0, p1, int(nb > 1 and area < FOLD_POSITIONS and not pointwise))
+                      for n0, nb, p0, p1 in tiles], dtype=np.int64)
+    workers = max(1, min(workers, len(tiles)))
+    length = max(work_length(nb, nb * (p1 - p0)) for _, nb, p0, p1 in tiles)
+    work = scratch((workers, max(1, length)), x.dtype)
+    if workers > 1:
+        with single_threaded_blas():
+            backend.conv_tiles_nchw(gemm, x, weight, bias, out3, table, geom, groups, fused,
+                                    pointwise, work)
+    else:
+        backend.conv_tiles_nchw(gemm, x, weight, bias, out3, table, geom, groups, fused, pointwise,
+                                work)
+
+
 # ---------------------------------------------------------------------------
 # NCHW
 # ---------------------------------------------------------------------------
@@ -256,6 +284,11 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         # tile (and a bias column of the weight) when that copy is smaller
         # than the pass over the output tile it saves (C < F): 1.16 -> 1.04x
         # the bare GEMM's time on the pointwise bench layer.
+        gemm = _native_gemm(backend, dtype)
+        if gemm is not None:
+            _run_native(backend, gemm, x, w2, bias, out3, tiles, geom, groups, False, True,
+                        lambda nb, span: 1, workers)
+            return
         span_max = max(nb * (p1 - p0) for _, nb, p0, p1 in tiles)
         fuse = (bias is not None and groups == 1 and channels < filters
                 and (channels + 1) * span_max * itemsize <= cap)
@@ -287,6 +320,16 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     # over the output; else added to each tile while it is in cache.
     fuse = bias is not None and groups == 1 and 8 * k_total <= n_img * area
     w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
+    gemm = _native_gemm(backend, dtype)
+    if gemm is not None:
+        def work_length(nb, span):  # patches (+ the GEMM result of a folded tile)
+            if nb > 1 and area < FOLD_POSITIONS:
+                return (k_total + filters) * span
+            return (k_total + (1 if fuse else 0)) * span
+
+        _run_native(backend, gemm, x, w_ext if fuse else w2, bias, out3, tiles, geom, groups,
+                    fuse, False, work_length, workers)
+        return
 
     def tile(t):
         n0, nb, p0, p1 = tiles[t]

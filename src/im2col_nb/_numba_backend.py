@@ -597,10 +597,82 @@ def _conv_direct_nhwc(x, weight_hwcf, out, stride_h, stride_w, pad_top, pad_left
 
 NAME = "numba"
 
+@njit(parallel=True, **_JIT)
+def _conv_tiles_nchw(gemm, x, weight, bias, has_bias, out, tiles, work, planes, idxs, kernel_h,
+                     kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
+                     out_w, groups, fused, pointwise):
+    # The whole tiled convolution in one parallel region: worker w takes
+    # tiles w, w + workers, ... (all tiles cost about the same), builds each
+    # tile's patch matrix in its own row of `work` with the serial im2col and
+    # hands it to `gemm` (NumPy's single-threaded cblas_?gemm, row-major)
+    # straight into `out` (N, F, L): no Python, GIL or thread hand-over per
+    # tile. tiles[t] = (n0, images, p0, p1, folded).
+    workers = work.shape[0]
+    filters, lda = weight.shape
+    fg = filters // groups
+    n_tiles = tiles.shape[0]
+    channels = x.shape[1]
+    k_total = channels * kernel_h * kernel_w
+    kg = k_total // groups
+    area = out.shape[2]
+    xs = x.reshape(x.shape[0], channels, x.shape[2] * x.shape[3])
+    # Bias, `fused`: a bias column of the weight times a row of ones under
+    # the patches (when the weight is small next to the output). Else the
+    # output tile is filled with it and the GEMM accumulates onto it (beta =
+    # 1): a pass over the tile while it is in cache, which BLAS would
+    # otherwise spend zeroing it (beta = 0) on all but small GEMMs.
+    fill = has_bias and not fused
+    beta = 1.0 if fill else 0.0
+    for worker in prange(workers):
+        buf = work[worker]
+        for t in range(worker, n_tiles, workers):
+            n0, n_img, p0, p1, folded = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
+            width = p1 - p0
+            span = n_img * width
+            rows = k_total + 1 if fused and not folded else k_total
+            if pointwise:  # the input's channel rows are the patch matrix
+                cols = buf[:0].reshape(0, span)
+            else:
+                cols = buf[:rows * span].reshape(rows, span)
+                _im2col_tile(x, cols[:k_total], n0, n_img, p0, p1, kernel_h, kernel_w, stride_h, stride_w,
+                             pad_top, pad_left, dilation_h, dilation_w, out_w, planes[worker],
+                             idxs[worker])
+            if folded:
+                # Small maps: (F, K) @ (K, images*L) in one wide GEMM into
+                # scratch, then regrouped by image, adding the bias on the way.
+                result = buf[rows * span:(rows + filters) * span].reshape(filters, span)
+                for g in range(groups):
+                    gemm(101, 111, 111, fg, span, kg, 1.0, weight[g * fg:].ctypes, lda,
+                         cols[g * kg:].ctypes, span, 0.0, result[g * fg:].ctypes, span)
+                _scatter_folded(result, bias, has_bias, out[n0:n0 + n_img])
+                continue
+            if rows > k_total:
+                cols[k_total] = 1.0
+            for b in range(n_img):
+                n = n0 + b
+                if fill:
+                    for f in range(filters):
+                        out[n, f, p0:p1] = bias[f]
+                for g in range(groups):
+                    if pointwise:
+                        src = xs[n, g * kg:, p0:]
+                        ld_src = xs.shape[2]
+                    else:
+                        src = cols[g * kg:, b * width:]
+                        ld_src = span
+                    gemm(101, 111, 111, fg, width, rows if fused else kg, 1.0,
+                         weight[g * fg:].ctypes, lda,
+                         src.ctypes, ld_src, beta, out[n, g * fg:, p0:].ctypes, area)
+
+
 # Backend functions that run only serial kernels (no Numba thread pool): safe
 # to call from several threads at once, which the conv2d driver's workers do;
 # _threads therefore does not serialise them under a non-thread-safe layer.
 SERIAL = ("im2col_tile", "im2row_tile", "scatter_folded")
+# Backend functions the NumPy backend does not have: the tile kernel that
+# calls BLAS from inside a parallel Numba loop. Without it (NumPy backend, or
+# no GEMM symbol found) conv2d runs the same tiles from its Python driver.
+NUMBA_ONLY = ("conv_tiles_nchw",)
 
 
 def _plane_buffers(geom, x, p0, p1, count=1):
@@ -642,6 +714,26 @@ def scatter_folded(result, bias, out):
     (F,) if given (serial)."""
     has_bias = bias is not None
     _scatter_folded(result, bias if has_bias else result[:, 0].copy(), has_bias, out)
+
+
+def conv_tiles_nchw(gemm, x, weight, bias, out, tiles, geom, groups, fused, pointwise, work):
+    """The tiled im2col + GEMM convolution in one parallel kernel.
+
+    ``out (N, F, L) = conv(x (N, C, H, W), weight) + bias``; `weight` is
+    (F, C/groups*kh*kw), with a bias column appended when `fused` (the
+    patch matrix then gets a row of ones, groups == 1); `tiles` int64 (T, 5) rows ``(n0, images, p0, p1,
+    folded)``; `work` (workers, n) scratch, one row per worker (the patch
+    matrix of its largest tile, plus the GEMM result of a folded one);
+    `gemm` NumPy's cblas_?gemm (see _blas.py)."""
+    workers = work.shape[0]
+    widest = int((tiles[:, 3] - tiles[:, 2]).max())
+    planes, _ = _plane_buffers(geom, x, 0, widest + geom.out_w, workers)
+    idxs = np.empty((workers, widest), dtype=np.uint64)
+    has_bias = bias is not None
+    _conv_tiles_nchw(gemm, x, weight, bias if has_bias else weight[:, 0].copy(), has_bias, out,
+                     tiles, work, planes, idxs, geom.kernel_h, geom.kernel_w, geom.stride_h,
+                     geom.stride_w, geom.pad_top, geom.pad_left, geom.dilation_h, geom.dilation_w,
+                     geom.out_w, groups, fused, pointwise)
 
 
 def col2im(cols, out, geom):

@@ -1,0 +1,100 @@
+"""NumPy's own BLAS GEMM as a C function pointer that Numba kernels can call.
+
+The conv2d driver's Numba kernel (``_numba_backend.conv_tiles_nchw``) calls
+``cblas_?gemm`` of the BLAS library NumPy links to, once per tile, from inside
+its parallel loop: no Python between im2col and GEMM, no GIL, no thread-pool
+hand-over per tile. It has to be *NumPy's* library, so that the GEMM is the
+one ``np.matmul`` runs (the bare GEMM conv2d is measured against; SciPy's
+bundled OpenBLAS is another build, up to 15 % slower here) and so that
+``set_num_threads`` / threadpoolctl limits apply to it.
+
+The library is found through threadpoolctl (the loaded BLAS whose path lies in
+NumPy's directory) and the symbol among the names NumPy's builds export:
+``scipy_cblas_sgemm64_`` (NumPy >= 2 wheels: OpenBLAS, 64-bit integers),
+``cblas_sgemm64_`` (NumPy 1.x wheels) and plain ``cblas_sgemm`` (32-bit
+integers: conda, MKL, system BLAS). When none is found -- NumPy on Apple's
+Accelerate, a BLAS threadpoolctl cannot see, ``IM2COL_NB_NATIVE_GEMM=0`` --
+conv2d falls back to its Python tile driver (same results, more overhead
+per tile).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+# (symbol pattern, integer type): '?' is 's' or 'd'.
+_SYMBOLS = (
+    ("scipy_cblas_?gemm64_", ctypes.c_int64),
+    ("cblas_?gemm64_", ctypes.c_int64),
+    ("scipy_cblas_?gemm", ctypes.c_int),
+    ("cblas_?gemm", ctypes.c_int),
+)
+# CBLAS enum values (cblas.h).
+ROW_MAJOR = 101
+NO_TRANS = 111
+
+_lock = threading.Lock()
+_found: dict = {}
+
+
+def _numpy_blas_paths() -> list[str]:
+    """Paths of the loaded BLAS libraries, NumPy's own first."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        paths = [c.filepath for c in ThreadpoolController().select(user_api="blas").lib_controllers]
+    except Exception:  # threadpoolctl missing or failing
+        return []
+    numpy_dir = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
+    own = [p for p in paths if "numpy" in os.path.basename(os.path.dirname(os.path.realpath(p)))
+           or os.path.realpath(p).startswith(os.path.join(numpy_dir, "numpy"))]
+    return own
+
+
+def _lookup(dtype: np.dtype):
+    if os.environ.get("IM2COL_NB_NATIVE_GEMM", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    letter = "s" if dtype == np.float32 else "d"
+    scalar = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    for path in _numpy_blas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pattern, integer in _SYMBOLS:
+            try:
+                function = getattr(lib, pattern.replace("?", letter))
+            except AttributeError:
+                continue
+            function.restype = None
+            pointer = ctypes.c_void_p
+            function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer,
+                                 integer, scalar, pointer, integer, pointer, integer, scalar,
+                                 pointer, integer]
+            return function
+    return None
+
+
+def gemm_function(dtype):
+    """NumPy's ``cblas_sgemm`` / ``cblas_dgemm`` as a ctypes function, or None.
+
+    Signature (row-major CBLAS): ``gemm(101, 111, 111, M, N, K, alpha, A, lda,
+    B, ldb, beta, C, ldc)`` computes ``C = alpha * A @ B + beta * C`` for
+    row-major ``A (M, K)``, ``B (K, N)``, ``C (M, N)`` with leading
+    dimensions (row strides, in elements) lda, ldb, ldc. Found once per dtype.
+    """
+    dtype = np.dtype(dtype)
+    with _lock:
+        if dtype not in _found:
+            _found[dtype] = _lookup(dtype)
+        return _found[dtype]
+
+
+def reset() -> None:
+    """Forget what was found (tests switch IM2COL_NB_NATIVE_GEMM)."""
+    with _lock:
+        _found.clear()
