@@ -48,6 +48,11 @@ from ._workspace import scratch
 # stay in L2 between im2col and GEMM and are still wide enough for BLAS to
 # run near its peak; larger ones measured no faster.
 TILE_BYTES = 4 * 2**20
+# ... but for short patch columns (small C*kh*kw) a tile of this many output
+# positions, at least MIN_TILE_BYTES: on resnet18-conv1 (147 rows) 1 MiB
+# tiles ran 1.06x the bare GEMM's time against 1.28x for 4 MiB ones.
+TILE_POSITIONS = 2048
+MIN_TILE_BYTES = 2**20
 # Fold images into one GEMM while one image has fewer output positions than
 # this (single-threaded SGEMM reaches its speed from about 256-512 columns).
 FOLD_POSITIONS = 512
@@ -190,24 +195,44 @@ def plan_tiles(n_img: int, out_area: int, out_w: int, col_bytes: int, fold_bytes
     with fewer than FOLD_POSITIONS positions per image: its GEMM result
     before the scatter); `cap` the bytes a tile may use.
     """
+    # Tiles of (nearly) equal size: the Numba tile kernel deals them out to
+    # the workers in turn (tile t to worker t % workers).
     per_position = col_bytes + (fold_bytes if out_area < FOLD_POSITIONS else 0)
     if out_area < min_positions and out_area * per_position <= cap:
         per_tile = min(n_img, -(-min_positions // out_area), cap // (out_area * per_position))
         per_tile = max(1, min(per_tile, -(-n_img // workers)))
-        return [(n0, min(per_tile, n_img - n0), 0, out_area) for n0 in range(0, n_img, per_tile)]
+        count = -(-n_img // per_tile)
+        if count > workers:  # a multiple of the workers, when that many images exist
+            count = min(n_img, -(-count // workers) * workers)
+        # sizes differ by at most one image, the larger ones first (as np.array_split)
+        base, extra = divmod(n_img, count)
+        starts = np.cumsum([0] + [base + (i < extra) for i in range(count)])
+        return [(int(starts[i]), int(starts[i + 1] - starts[i]), 0, out_area)
+                for i in range(count)]
     positions = max(1, cap // max(col_bytes, 1))
     # Enough tiles to keep every worker busy (when the images allow it).
     if n_img < 2 * workers:
         positions = min(positions, -(-out_area * n_img // (2 * workers)))
-    if positions >= out_w:
-        positions -= positions % out_w  # whole output rows
     positions = max(1, min(positions, out_area))
+    if positions >= out_w:  # whole output rows, the same number in every tile
+        out_h = out_area // out_w
+        chunks = -(-out_h // (positions // out_w))
+        positions = -(-out_h // chunks) * out_w
+    else:
+        positions = -(-out_area // -(-out_area // positions))
     return [(n, 1, p0, min(out_area, p0 + positions))
             for n in range(n_img) for p0 in range(0, out_area, positions)]
 
 
-def _tile_cap(budget: int, workers: int) -> int:
-    return max(1, min(budget // workers, TILE_BYTES))
+def _tile_cap(budget: int, workers: int, position_bytes: int | None = None) -> int:
+    """Bytes of patch matrix one worker's tile may hold: TILE_POSITIONS
+    output positions' worth, between MIN_TILE_BYTES and TILE_BYTES (small
+    patch rows: a tile that fits L2; long ones: GEMMs wide enough for BLAS),
+    and the worker's share of the budget at most."""
+    tile = TILE_BYTES
+    if position_bytes is not None:
+        tile = min(TILE_BYTES, max(MIN_TILE_BYTES, position_bytes * TILE_POSITIONS))
+    return max(1, min(budget // workers, tile))
 
 
 def _is_pointwise(geom) -> bool:
@@ -264,7 +289,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     out3 = out.reshape(n_img, filters, area)
     bias_col = None if bias is None else bias[:, None]
     workers = _workers(2 * n_img * filters * cgk * area)
-    cap = _tile_cap(budget, workers)
+    cap = _tile_cap(budget, workers, (k_total + 1) * itemsize)
 
     if _is_pointwise(geom):
         # 1x1, stride 1, unpadded: the input already is the patch matrix.
