@@ -328,3 +328,45 @@ def test_native_gemm_can_be_switched_off(monkeypatch):
     finally:
         monkeypatch.delenv("IM2COL_NB_NATIVE_GEMM")
         _blas.reset()
+
+
+def test_native_kernel_runs_with_single_threaded_blas(parallel, rng, monkeypatch):
+    """While the Numba tile kernel runs its workers (each calling BLAS), BLAS
+    is limited to one thread; afterwards the limit is restored."""
+    if _blas.gemm_function(np.float64) is None:
+        pytest.skip("NumPy's BLAS GEMM symbol not found: the Python tile driver runs")
+    real = _conv_gemm.backend_module
+    seen = []
+
+    class Spy:
+        def __init__(self, module):
+            self._module = module
+
+        def __getattr__(self, name):
+            value = getattr(self._module, name)
+            if name != "conv_tiles_nchw":
+                return value
+
+            def spied(*args):
+                seen.append(_real_threads())
+                return value(*args)
+            return spied
+
+    def _real_threads():  # not _conv_gemm.blas_threads: the fixture replaced it
+        return max(int(c.num_threads) for c in _conv_gemm._blas_controllers())
+
+    if not _conv_gemm._blas_controllers():
+        pytest.skip("BLAS not controllable by threadpoolctl here")
+
+    monkeypatch.setattr(_conv_gemm, "backend_module", lambda: Spy(real()))
+    previous = im2col_nb.get_backend()
+    im2col_nb.set_backend("numba")
+    try:
+        with im2col_nb.threads(2):
+            x, wt, b = data(rng, 4, 3, 9, 9, 5, (3, 3))
+            check(x, wt, b, padding=1)
+            after = _real_threads()
+    finally:
+        im2col_nb.set_backend(previous)
+    assert seen == [1]
+    assert after == 2

@@ -353,9 +353,11 @@ def _njit_functions(path):
 
 
 def test_no_blas_inside_numba_kernels():
-    """GEMM runs only in the public wrappers, between kernel calls: no Numba
-    kernel calls np.dot / matmul / einsum / linalg, so BLAS threads never start
-    inside a parallel region (no oversubscription)."""
+    """No Numba kernel calls np.dot / matmul / einsum / linalg: GEMM runs in
+    the Python wrappers, between kernel calls, except in the conv2d tile
+    kernel, which calls the GEMM function it is given (NumPy's cblas_?gemm)
+    while BLAS is limited to one thread (test_conv_gemm checks that), so BLAS
+    threads never start inside a parallel region (no oversubscription)."""
     blas_names = {"dot", "matmul", "einsum", "inner", "outer", "tensordot", "vdot", "linalg"}
     modules = glob.glob(os.path.join(SRC, "_numba_*.py"))
     assert len(modules) >= 2
@@ -371,6 +373,10 @@ def test_no_blas_inside_numba_kernels():
                     offenders.append((os.path.basename(path), fname, sub.attr))
     assert checked >= 5
     assert not offenders, offenders
+    takes_gemm = [(os.path.basename(path), fname) for path in modules
+                  for fname, node in _njit_functions(path)
+                  if "gemm" in [a.arg for a in node.args.args]]
+    assert takes_gemm == [("_numba_backend.py", "_conv_tiles_nchw")]
 
 
 # ---------------------------------------------------------------------------
