@@ -49,7 +49,7 @@ import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -275,11 +275,7 @@ def _run_native(backend, gemm, x, weight, bias, out3, tiles, geom, groups, fused
     workers = max(1, min(workers, len(tiles)))
     length = max(work_length(nb, nb * (p1 - p0)) for _, nb, p0, p1 in tiles)
     work = scratch((workers, max(1, length)), x.dtype)
-    if workers > 1:
-        with single_threaded_blas():
-            backend.conv_tiles_nchw(gemm, x, weight, bias, out3, table, geom, groups, fused,
-                                    pointwise, work)
-    else:
+    with single_threaded_blas() if workers > 1 else nullcontext():
         backend.conv_tiles_nchw(gemm, x, weight, bias, out3, table, geom, groups, fused, pointwise,
                                 work)
 
