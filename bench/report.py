@@ -235,11 +235,7 @@ def layer_table(rows, dtype, threads=None):
         cells = [fmt(flops / t[i] / 1e9) if i in t else "" for i in impls]
 
         def ratio(a, b, key):
-            if a in t and b in t:
-                v = t[a] / t[b]
-                ratios[key].append(v)
-                return f"{v:.2f}"
-            return ""
+            return _ratio_cell(t, a, b, ratios[key])
 
         lines.append(f"| {n} ({suite.LAYERS[n].label()}) | " + " | ".join(cells) + " | "
                      + " | ".join([ratio("conv2d", "gemm", "gemm"), ratio("conv2d_direct", "conv2d", "direct"),
@@ -252,6 +248,17 @@ def layer_table(rows, dtype, threads=None):
                  + " | ".join(f"**{g[k]:.2f}**" if g.get(k) else "" for k in ("gemm", "direct", "torch", "numpy"))
                  + " |")
     return "\n".join(lines), g
+
+
+
+def _ratio_cell(times, a, b, collected):
+    """Table cell of times[a] / times[b] (appended to `collected`), or "" if
+    either implementation did not run."""
+    if a in times and b in times:
+        v = times[a] / times[b]
+        collected.append(v)
+        return f"{v:.2f}"
+    return ""
 
 
 def nhwc_ratios(rows, threads=None):
@@ -283,11 +290,7 @@ def nhwc_table(rows, threads=None):
         t = per[n]
 
         def ratio(a, b, key):
-            if a in t and b in t:
-                v = t[a] / t[b]
-                ratios[key].append(v)
-                return f"{v:.2f}"
-            return ""
+            return _ratio_cell(t, a, b, ratios[key])
 
         gflops = suite.LAYERS[n].flops / t["conv2d_nhwc"] / 1e9
         lines.append(f"| {n} ({suite.LAYERS[n].label()}) | {ms(t, 'conv2d_nhwc')} | {gflops:.0f} | "

@@ -190,6 +190,17 @@ IMPLS = ("conv2d", "conv2d_direct", "numpy_backend", "numpy_peer", "numpy_peer_e
 NHWC_IMPLS = ("conv2d_nhwc", "gemm_nhwc", "torch_nhwc", "conv2d")
 
 
+def bare_gemm(m: int, k: int, n: int, dtype=np.float32, transposed_b: bool = False):
+    """``np.matmul`` of random (m, k) @ (k, n) into a preallocated output; with
+    `transposed_b` the right operand is the transposed view of an (n, k) array."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if transposed_b else (k, n)).astype(dtype)
+    b = b.T if transposed_b else b
+    out = np.empty((m, n), dtype)
+    return lambda: np.matmul(a, b, out=out)
+
+
 def make_call(impl: str, layer: Layer, dtype=np.float32):
     """A zero-argument callable running `impl` on `layer` (inputs made once).
 
@@ -238,12 +249,7 @@ def make_call(impl: str, layer: Layer, dtype=np.float32):
     if impl == "im2col_full":
         return lambda: im2col_full(x, w, b, layer)
     if impl == "gemm":
-        m, k, n = layer.gemm_mkn
-        rng = np.random.default_rng(1)
-        a = rng.standard_normal((m, k)).astype(dtype)
-        bm = rng.standard_normal((k, n)).astype(dtype)
-        out = np.empty((m, n), dtype)
-        return lambda: np.matmul(a, bm, out=out)
+        return bare_gemm(*layer.gemm_mkn, dtype)
     raise ValueError(f"unknown implementation {impl!r}")
 
 
@@ -268,13 +274,8 @@ def _make_call_nhwc(impl: str, layer: Layer, dtype=np.float32):
             with torch.no_grad():
                 return torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
         return call
-    if impl == "gemm_nhwc":
-        m, k, n = layer.gemm_mkn_nhwc
-        rng = np.random.default_rng(1)
-        rows = rng.standard_normal((m, k)).astype(dtype)
-        wm = rng.standard_normal((n, k)).astype(dtype)
-        out = np.empty((m, n), dtype)
-        return lambda: np.matmul(rows, wm.T, out=out)
+    if impl == "gemm_nhwc":  # rows (N*OH*OW, K) @ W.T, W (F, K) as conv2d's NHWC tiles
+        return bare_gemm(*layer.gemm_mkn_nhwc, dtype, transposed_b=True)
     raise ValueError(f"unknown implementation {impl!r}")
 
 
