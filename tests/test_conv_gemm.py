@@ -301,24 +301,6 @@ def test_numpy_gemm_found_and_correct(rng, dtype):
     np.testing.assert_allclose(c[:, 1:5], 2 * want, rtol=rtol, atol=atol)
 
 
-def test_native_driver_is_the_default(rng, monkeypatch):
-    """With NumPy's wheel OpenBLAS, NCHW conv2d runs the Numba tile kernel
-    (else these tests would only exercise the Python driver)."""
-    if not _numpy_wheel_openblas():
-        pytest.skip("NumPy does not use its wheel's OpenBLAS here")
-    calls = []
-    real = _conv_gemm._run_native
-    monkeypatch.setattr(_conv_gemm, "_run_native", lambda *a: calls.append(1) or real(*a))
-    x, wt, b = data(rng, 2, 3, 8, 8, 4, (3, 3))
-    previous = im2col_nb.get_backend()
-    im2col_nb.set_backend("numba")
-    try:
-        check(x, wt, b, padding=1)
-    finally:
-        im2col_nb.set_backend(previous)
-    assert calls, "conv2d did not use the Numba tile kernel"
-
-
 def test_native_gemm_can_be_switched_off(monkeypatch):
     """IM2COL_NB_NATIVE_GEMM=0 selects the Python tile driver."""
     monkeypatch.setenv("IM2COL_NB_NATIVE_GEMM", "0")
@@ -330,43 +312,49 @@ def test_native_gemm_can_be_switched_off(monkeypatch):
         _blas.reset()
 
 
-def test_native_kernel_runs_with_single_threaded_blas(parallel, rng, monkeypatch):
-    """While the Numba tile kernel runs its workers (each calling BLAS), BLAS
-    is limited to one thread; afterwards the limit is restored."""
-    if _blas.gemm_function(np.float64) is None:
-        pytest.skip("NumPy's BLAS GEMM symbol not found: the Python tile driver runs")
+class _KernelSpy:
+    """Backend proxy recording, for each call of a Numba tile kernel, the
+    BLAS thread count at that moment."""
+
+    def __init__(self, module, seen):
+        self._module, self._seen = module, seen
+
+    def __getattr__(self, name):
+        value = getattr(self._module, name)
+        if name not in ("conv_tiles_nchw", "conv_tiles_nhwc"):
+            return value
+
+        def spied(*args):
+            self._seen.append((name, _blas_threads_now()))
+            return value(*args)
+        return spied
+
+
+def _blas_threads_now():  # not _conv_gemm.blas_threads: the `parallel` fixture replaces it
+    return max(int(c.num_threads) for c in _conv_gemm._blas_controllers())
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_native_kernel_is_the_default_and_runs_with_single_threaded_blas(parallel, rng,
+                                                                        monkeypatch, layout):
+    """With NumPy's wheel OpenBLAS, conv2d runs the Numba tile kernel (else
+    these tests would only exercise the Python driver), and while its workers
+    run (each calling BLAS), BLAS is limited to one thread; afterwards the
+    limit is restored. (A call with a single tile runs one worker, whose GEMM
+    may use BLAS's threads.)"""
+    if not _numpy_wheel_openblas():
+        pytest.skip("NumPy does not use its wheel's OpenBLAS here")
     real = _conv_gemm.backend_module
     seen = []
-
-    class Spy:
-        def __init__(self, module):
-            self._module = module
-
-        def __getattr__(self, name):
-            value = getattr(self._module, name)
-            if name != "conv_tiles_nchw":
-                return value
-
-            def spied(*args):
-                seen.append(_real_threads())
-                return value(*args)
-            return spied
-
-    def _real_threads():  # not _conv_gemm.blas_threads: the fixture replaced it
-        return max(int(c.num_threads) for c in _conv_gemm._blas_controllers())
-
-    if not _conv_gemm._blas_controllers():
-        pytest.skip("BLAS not controllable by threadpoolctl here")
-
-    monkeypatch.setattr(_conv_gemm, "backend_module", lambda: Spy(real()))
+    monkeypatch.setattr(_conv_gemm, "backend_module", lambda: _KernelSpy(real(), seen))
     previous = im2col_nb.get_backend()
     im2col_nb.set_backend("numba")
     try:
         with im2col_nb.threads(2):
-            x, wt, b = data(rng, 4, 3, 9, 9, 5, (3, 3))
-            check(x, wt, b, padding=1)
-            after = _real_threads()
+            x, wt, b = data(rng, 8, 3, 16, 16, 5, (3, 3))  # several tiles in both layouts
+            check(x, wt, b, layout, padding=1)
+            after = _blas_threads_now()
     finally:
         im2col_nb.set_backend(previous)
-    assert seen == [1]
+    assert seen == [(f"conv_tiles_{layout.lower()}", 1)]
     assert after == 2

@@ -344,12 +344,14 @@ class _NoIm2col:
     def __getattr__(self, name):
         if name in ("im2col", "im2row_nhwc", "im2col_tile", "im2row_tile"):
             raise AssertionError(f"pointwise conv2d called backend.{name}")
-        if name == "conv_tiles_nchw":  # the Numba tile kernel runs im2col unless told pointwise
+        if name in ("conv_tiles_nchw", "conv_tiles_nhwc"):
+            # the Numba tile kernels run im2col unless told pointwise
             kernel = getattr(self._module, name)
+            pointwise_arg = 9 if name == "conv_tiles_nchw" else 8
 
             def checked(*args):
-                if not args[9]:
-                    raise AssertionError("pointwise conv2d called backend.conv_tiles_nchw "
+                if not args[pointwise_arg]:
+                    raise AssertionError(f"pointwise conv2d called backend.{name} "
                                          "with im2col")
                 return kernel(*args)
             return checked

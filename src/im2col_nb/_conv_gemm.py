@@ -430,7 +430,20 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     positions = cap // (1 if pointwise else k_total * itemsize)
     positions = min(positions, max(FOLD_POSITIONS, -(-total // (4 * workers))))
     positions = max(1, min(total, positions))
+    count = -(-total // positions)
+    if count > workers:  # equal tiles, a multiple of the workers (dealt out in turn)
+        count = min(total, -(-count // workers) * workers)
+    positions = -(-total // count)
     starts = range(0, total, positions)
+    gemm = _native_gemm(backend, dtype)
+    if gemm is not None:
+        workers = max(1, min(workers, len(starts)))
+        work = scratch((workers, 1 if pointwise else positions * k_total), dtype)
+        with single_threaded_blas() if workers > 1 else nullcontext():
+            backend.conv_tiles_nhwc(gemm, x, weight_rows, bias, out2,
+                                    np.asarray(starts, dtype=np.int64), positions, geom,
+                                    pointwise, work)
+        return
     x2 = x.reshape(total, channels) if pointwise else None
 
     def tile(t):

@@ -665,6 +665,44 @@ def _conv_tiles_nchw(gemm, x, weight, bias, has_bias, out, tiles, work, planes, 
                          src.ctypes, ld_src, beta, out[n, g * fg:, p0:].ctypes, area)
 
 
+@njit(parallel=True, **_JIT)
+def _conv_tiles_nhwc(gemm, x, weight_rows, bias, has_bias, out, starts, positions, work,
+                     kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
+                     dilation_w, out_h, out_w, pointwise):
+    # The channels-last twin of _conv_tiles_nchw: tile t is the flat output
+    # positions [starts[t], starts[t] + positions) across the batch, i.e.
+    # contiguous rows of out (N*OH*OW, F); worker w takes tiles w, w +
+    # workers, ..., builds the tile's patch rows (q, (g, ki, kj, c)) with the
+    # serial im2row and multiplies them by each group's weight rows,
+    # transposed by BLAS (CblasTrans): rows (span, K/g) @ W_g.T (K/g, F/g).
+    workers = work.shape[0]
+    groups, fg, kg = weight_rows.shape
+    filters = groups * fg
+    total = out.shape[0]
+    channels = x.shape[3]
+    k_total = channels * kernel_h * kernel_w
+    xs = x.reshape(x.shape[0] * x.shape[1] * x.shape[2], channels)  # pointwise: q is a pixel
+    beta = 1.0 if has_bias else 0.0  # the bias fills the tile, the GEMM adds on
+    for worker in prange(workers):
+        buf = work[worker]
+        for t in range(worker, starts.shape[0], workers):
+            q0 = starts[t]
+            q1 = min(total, q0 + positions)
+            span = q1 - q0
+            if pointwise:
+                rows = xs[q0:q1]
+            else:
+                rows = buf[:span * k_total].reshape(span, k_total)
+                _im2row_tile(x, rows, q0, q1, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                             pad_left, dilation_h, dilation_w, out_h, out_w, groups)
+            if has_bias:
+                for q in range(q0, q1):
+                    out[q] = bias
+            for g in range(groups):
+                gemm(101, 111, 112, span, fg, kg, 1.0, rows[:, g * kg:].ctypes, k_total,
+                     weight_rows[g].ctypes, kg, beta, out[q0:, g * fg:].ctypes, filters)
+
+
 # Backend functions that run only serial kernels (no Numba thread pool): safe
 # to call from several threads at once, which the conv2d driver's workers do;
 # _threads therefore does not serialise them under a non-thread-safe layer.
@@ -672,7 +710,7 @@ SERIAL = ("im2col_tile", "im2row_tile", "scatter_folded")
 # Backend functions the NumPy backend does not have: the tile kernel that
 # calls BLAS from inside a parallel Numba loop. Without it (NumPy backend, or
 # no GEMM symbol found) conv2d runs the same tiles from its Python driver.
-NUMBA_ONLY = ("conv_tiles_nchw",)
+NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc")
 
 
 def _plane_buffers(geom, x, p0, p1, count=1):
@@ -734,6 +772,19 @@ def conv_tiles_nchw(gemm, x, weight, bias, out, tiles, geom, groups, fused, poin
                      tiles, work, planes, idxs, geom.kernel_h, geom.kernel_w, geom.stride_h,
                      geom.stride_w, geom.pad_top, geom.pad_left, geom.dilation_h, geom.dilation_w,
                      geom.out_w, groups, fused, pointwise)
+
+
+def conv_tiles_nhwc(gemm, x, weight_rows, bias, out, starts, positions, geom, pointwise, work):
+    """Channels-last tiled convolution in one parallel kernel: ``out (N*OH*OW,
+    F) = conv(x (N, H, W, C)) + bias``, `weight_rows` (groups, F/groups,
+    kh*kw*C/groups) in the patch rows' column order, tiles of `positions`
+    flat output positions starting at `starts` (int64), `work` (workers, n)
+    scratch rows; `gemm` NumPy's cblas_?gemm (see _blas.py)."""
+    has_bias = bias is not None
+    _conv_tiles_nhwc(gemm, x, weight_rows, bias if has_bias else weight_rows[0, :, 0].copy(),
+                     has_bias, out, starts, positions, work, geom.kernel_h, geom.kernel_w,
+                     geom.stride_h, geom.stride_w, geom.pad_top, geom.pad_left, geom.dilation_h,
+                     geom.dilation_w, geom.out_h, geom.out_w, pointwise)
 
 
 def col2im(cols, out, geom):
