@@ -8,14 +8,15 @@ one ``np.matmul`` runs (the bare GEMM conv2d is measured against; SciPy's
 bundled OpenBLAS is another build, up to 15 % slower here) and so that
 ``set_num_threads`` / threadpoolctl limits apply to it.
 
-The library is found through threadpoolctl (the loaded BLAS whose path lies in
-NumPy's directory) and the symbol among the names NumPy's builds export:
-``scipy_cblas_sgemm64_`` (NumPy >= 2 wheels: OpenBLAS, 64-bit integers),
-``cblas_sgemm64_`` (NumPy 1.x wheels) and plain ``cblas_sgemm`` (32-bit
-integers: conda, MKL, system BLAS). When none is found -- NumPy on Apple's
-Accelerate, a BLAS threadpoolctl cannot see, ``IM2COL_NB_NATIVE_GEMM=0`` --
-conv2d falls back to its Python tile driver (same results, more overhead
-per tile).
+The library is found through threadpoolctl: the loaded BLAS whose file lies
+in NumPy's own directory (``numpy.libs`` / ``numpy/.dylibs``: the OpenBLAS
+NumPy's wheels bundle), and the symbol among the names such builds export:
+``scipy_cblas_sgemm64_`` (NumPy >= 2 wheels, 64-bit integers),
+``cblas_sgemm64_`` (NumPy 1.x wheels), or ``scipy_cblas_sgemm`` /
+``cblas_sgemm`` (32-bit integers). When none is found -- NumPy linked to a
+system, conda or MKL BLAS outside its directory, Apple's Accelerate, a BLAS
+threadpoolctl cannot see, or ``IM2COL_NB_NATIVE_GEMM=0`` -- conv2d falls back
+to its Python tile driver (same results, more overhead per call).
 """
 
 from __future__ import annotations
