@@ -1,9 +1,10 @@
 """Vectorised pure-NumPy backend: the fallback when numba is missing.
 
 Same function names and signatures as ``_numba_backend``. This module must
-never import numba. Each function loops only over the kh*kw kernel taps and
-moves whole strided slices per tap, so the Python overhead is independent of
-the image size.
+never import numba. Each function moves whole strided slices (im2col: one
+strided window view of a padded block, copied at once; the others loop over
+the kh*kw kernel taps), so the Python overhead is independent of the image
+size.
 """
 
 from __future__ import annotations
@@ -40,15 +41,23 @@ def _padded_rows(x, geom, row_start, row_count, h_axis):
     return np.pad(block, pads)
 
 
+def _windows(block, geom, row_count):
+    """Read-only view (N, C, kh, kw, row_count, OW) of the padded `block`
+    (N, C, rows, cols) from `_padded_rows`: element [n, c, ki, kj, i, j] is
+    block[n, c, i*stride_h + ki*dilation_h, j*stride_w + kj*dilation_w], so
+    the whole patch matrix is one strided copy (no loop over the taps)."""
+    s_n, s_c, s_h, s_w = block.strides
+    return np.lib.stride_tricks.as_strided(
+        block, shape=block.shape[:2] + (geom.kernel_h, geom.kernel_w, row_count, geom.out_w),
+        strides=(s_n, s_c, s_h * geom.dilation_h, s_w * geom.dilation_w, s_h * geom.stride_h,
+                 s_w * geom.stride_w), writeable=False)
+
+
 def im2col(x, cols, geom, row_start, row_count):
     n_img, channels = x.shape[:2]
     block = _padded_rows(x, geom, row_start, row_count, 2)
     view = cols.reshape(n_img, channels, geom.kernel_h, geom.kernel_w, row_count, geom.out_w)
-    for ki in range(geom.kernel_h):
-        rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, row_count)
-        for kj in range(geom.kernel_w):
-            columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
-            view[:, :, ki, kj] = block[:, :, rows, columns]
+    view[...] = _windows(block, geom, row_count)
 
 
 def im2col_tile(x, cols, geom, n0, n_img, p0, p1):
@@ -62,11 +71,7 @@ def im2col_tile(x, cols, geom, n0, n_img, p0, p1):
     if p0 == r0 * out_w and p1 == r1 * out_w:
         view = cols.reshape(channels, geom.kernel_h, geom.kernel_w, n_img, r1 - r0, out_w)
         block = _padded_rows(x[n0:n0 + n_img], geom, r0, r1 - r0, 2)
-        for ki in range(geom.kernel_h):
-            rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, r1 - r0)
-            for kj in range(geom.kernel_w):
-                columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, out_w)
-                view[:, ki, kj] = block[:, :, rows, columns].transpose(1, 0, 2, 3)
+        view[...] = _windows(block, geom, r1 - r0).transpose(1, 2, 3, 0, 4, 5)
         return
     # Part of an output row (a tile smaller than one row): whole rows, then the slice.
     whole = np.empty((n_img, cols.shape[0], (r1 - r0) * out_w), dtype=cols.dtype)
