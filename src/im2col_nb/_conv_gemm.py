@@ -220,9 +220,9 @@ def plan_tiles(n_img: int, out_area: int, out_w: int, col_bytes: int, fold_bytes
             count = min(n_img, -(-count // workers) * workers)
         # sizes differ by at most one image, the larger ones first (as np.array_split)
         base, extra = divmod(n_img, count)
-        starts = np.cumsum([0] + [base + (i < extra) for i in range(count)])
-        return [(int(starts[i]), int(starts[i + 1] - starts[i]), 0, out_area)
-                for i in range(count)]
+        sizes = [base + (i < extra) for i in range(count)]
+        starts = itertools.accumulate(sizes, initial=0)
+        return [(n0, size, 0, out_area) for n0, size in zip(starts, sizes)]
     positions = max(1, cap // max(col_bytes, 1))
     # Enough tiles to keep every worker busy (when the images allow it).
     if n_img < 2 * workers:
