@@ -33,7 +33,7 @@ def engine(request, monkeypatch):
     previous = im2col_nb.get_backend()
     im2col_nb.set_backend(request.param.split("-")[0])
     if request.param == "numba-python":
-        monkeypatch.setattr(_conv_gemm, "_native_gemm", lambda backend, dtype: None)
+        monkeypatch.setattr(_conv_gemm, "_native_gemm", lambda backend, dtype, flops: None)
     elif request.param == "numba-native" and _blas.gemm_function(np.float64) is None:
         pytest.skip("NumPy's BLAS GEMM symbol not found: the Python tile driver runs")
     try:

@@ -258,10 +258,13 @@ def _workers(flops: int) -> int:
     return 1 if flops < PARALLEL_MIN_FLOPS else blas_threads()
 
 
-def _native_gemm(backend, dtype):
-    """NumPy's cblas_?gemm for the Numba tile kernel, or None (NumPy backend,
-    or a BLAS whose GEMM symbol was not found: the Python tile driver)."""
-    if getattr(backend, "conv_tiles_nchw", None) is None:
+def _native_gemm(backend, dtype, flops: int):
+    """NumPy's cblas_?gemm for the Numba tile kernel, or None: the Python
+    tile driver runs (NumPy backend, a BLAS whose GEMM symbol was not found,
+    or a call under PARALLEL_MIN_FLOPS -- there the tile kernel would save
+    nothing, and a process whose calls are all that small never compiles
+    it: its first call after installing takes ~1.5 s instead of ~9.5 s)."""
+    if flops < PARALLEL_MIN_FLOPS or getattr(backend, "conv_tiles_nchw", None) is None:
         return None
     return _blas.gemm_function(dtype)
 
@@ -298,8 +301,9 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     w2 = weight.reshape(filters, cgk)
     out3 = out.reshape(n_img, filters, area)
     bias_col = None if bias is None else bias[:, None]
-    workers = _workers(2 * n_img * filters * cgk * area)
-    gemm = _native_gemm(backend, dtype)
+    flops = 2 * n_img * filters * cgk * area
+    workers = _workers(flops)
+    gemm = _native_gemm(backend, dtype, flops)
     # Smaller tiles suit the Numba tile kernel (no cost per tile); the Python
     # driver keeps TILE_BYTES tiles, fewer of them (each costs Python calls,
     # one per kernel tap with the NumPy backend).
@@ -429,7 +433,8 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         weight.reshape(groups, fg, cg, geom.kernel_h, geom.kernel_w).transpose(0, 1, 3, 4, 2)
     ).reshape(groups, fg, cgk)
     out2 = out.reshape(n_img * area, filters)
-    workers = _workers(2 * n_img * filters * cgk * area)
+    flops = 2 * n_img * filters * cgk * area
+    workers = _workers(flops)
     cap = _tile_cap(budget, workers)
     total = n_img * area
     pointwise = _is_pointwise(geom)
@@ -442,7 +447,7 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         count = min(total, -(-count // workers) * workers)
     positions = -(-total // count)
     starts = range(0, total, positions)
-    gemm = _native_gemm(backend, dtype)
+    gemm = _native_gemm(backend, dtype, flops)
     if gemm is not None:
         workers = max(1, min(workers, len(starts)))
         work = scratch((workers, 1 if pointwise else positions * k_total), dtype)

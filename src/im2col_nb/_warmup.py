@@ -49,6 +49,15 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("conv2d_direct NCHW", "conv2d_direct", (x, w), dict(padding=1)),
         ("conv2d_direct NHWC", "conv2d_direct", (x_nhwc, w), dict(padding=1, layout="NHWC")),
     ]
+    # conv2d runs calls of PARALLEL_MIN_FLOPS or more through the Numba tile
+    # kernels (smaller ones never compile them): one such call per layout.
+    x_big = arr(2, 16, 24, 24)
+    w_big = arr(16, 16, 3, 3)        # 2 images x 2 * 16 * 144 * 576 flops = 5.3 MFLOP
+    calls += [
+        ("conv2d NCHW tiled", "conv2d", (x_big, w_big), dict(padding=1)),
+        ("conv2d NHWC tiled", "conv2d", (np.ascontiguousarray(x_big.transpose(0, 2, 3, 1)), w_big),
+         dict(padding=1, layout="NHWC")),
+    ]
     for layout, xx in (("NCHW", x), ("NHWC", x_nhwc)):
         for method in ("direct", "im2col"):
             calls.append((f"max_pool2d {layout} {method}", "max_pool2d", (xx, 2),
