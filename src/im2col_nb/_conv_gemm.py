@@ -19,13 +19,14 @@ How `conv2d` runs (measured choices; see docs/benchmarks.md):
   between two spinning pools costs milliseconds on a busy machine), and a
   GEMM never waits for another thread.
 
-  Numba backend (the default): one parallel Numba kernel
-  (``conv_tiles_nchw`` / ``conv_tiles_nhwc``) runs the whole loop, worker w taking tiles w, w +
+  Numba backend (the default), calls of PARALLEL_MIN_FLOPS or more: one
+  parallel Numba kernel (``conv_tiles_nchw`` / ``conv_tiles_nhwc``) runs the
+  whole loop, worker w taking tiles w, w +
   workers, ..., and calls NumPy's own ``cblas_?gemm`` through a C function
   pointer (_blas.py): no Python, GIL or thread wake-up per tile. Against the
   Python driver below, measured with 2 threads: 0.80x the time on
   downsample and lenet-c1, 0.90x on pointwise, equal on the large layers.
-  Else (NumPy backend, or NumPy's GEMM symbol not found) a Python
+  Else (smaller calls, NumPy backend, or NumPy's GEMM symbol not found) a Python
   driver: worker threads of a ThreadPoolExecutor pull the next tile and call
   the backend's serial im2col kernel and ``np.matmul``.
 * **Layouts BLAS takes as they are.** NCHW: ``W (F, K) @ cols (K, span)``
