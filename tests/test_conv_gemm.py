@@ -6,6 +6,7 @@ the multi-worker path (two workers, no minimum size) with the `parallel`
 fixture; the results are compared with the explicit-loop oracle.
 """
 
+import ast
 import os
 import subprocess
 import sys
@@ -188,6 +189,30 @@ def test_concurrent_calls_from_threads(parallel, rng):
         t.join()
     assert not errors
     assert len(results) == 20 and all(np.array_equal(r, want) for r in results)
+
+
+def test_single_threaded_blas_covers_a_blas_loaded_later():
+    """A BLAS library loaded after conv2d first ran (SciPy's own OpenBLAS,
+    with `import scipy.linalg`) is limited too while the workers run: the
+    driver uses _threads' BLAS scan, which is redone after new imports."""
+    pytest.importorskip("scipy")
+    code = """
+import numpy as np, im2col_nb
+from threadpoolctl import threadpool_info
+from im2col_nb import _conv_gemm
+x = np.ones((8, 16, 24, 24)); w = np.ones((16, 16, 3, 3))
+im2col_nb.conv2d(x, w, padding=1)            # the first scan: NumPy's BLAS only
+import scipy.linalg                          # loads SciPy's own OpenBLAS
+with _conv_gemm.single_threaded_blas():
+    print([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    inside = ast.literal_eval(proc.stdout.strip())
+    if len(inside) < 2:
+        pytest.skip("SciPy shares NumPy's BLAS here")
+    assert inside == [1] * len(inside)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

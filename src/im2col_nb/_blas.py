@@ -27,6 +27,8 @@ import threading
 
 import numpy as np
 
+from ._threads import _blas_controllers
+
 # (symbol pattern, integer type): '?' is 's' or 'd'.
 _SYMBOLS = (
     ("scipy_cblas_?gemm64_", ctypes.c_int64),
@@ -43,13 +45,8 @@ _found: dict = {}
 
 
 def _numpy_blas_paths() -> list[str]:
-    """Paths of the loaded BLAS libraries, NumPy's own first."""
-    try:
-        from threadpoolctl import ThreadpoolController
-
-        paths = [c.filepath for c in ThreadpoolController().select(user_api="blas").lib_controllers]
-    except Exception:  # threadpoolctl missing or failing
-        return []
+    """Paths of the loaded BLAS libraries that lie in NumPy's own directory."""
+    paths = [c.filepath for c in _blas_controllers()]
     numpy_dir = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
     own = [p for p in paths if "numpy" in os.path.basename(os.path.dirname(os.path.realpath(p)))
            or os.path.realpath(p).startswith(os.path.join(numpy_dir, "numpy"))]

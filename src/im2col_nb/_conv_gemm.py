@@ -56,6 +56,7 @@ import numpy as np
 
 from . import _blas
 from ._backend import backend_module
+from ._threads import _blas_controllers
 from ._workspace import scratch
 
 # Largest patch-matrix tile per worker (bytes). Tiles of one to a few MiB
@@ -83,21 +84,7 @@ PYTHON_TILE_FACTOR = 16
 # ---------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_state: dict = {"controllers": None, "depth": 0, "saved": None, "pool": None, "pool_size": 0}
-
-
-def _blas_controllers() -> list:
-    """threadpoolctl controllers of the BLAS libraries (found once)."""
-    controllers = _state["controllers"]
-    if controllers is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            controllers = list(ThreadpoolController().select(user_api="blas").lib_controllers)
-        except Exception:  # threadpoolctl missing or failing: no control
-            controllers = []
-        _state["controllers"] = controllers
-    return controllers
+_state: dict = {"depth": 0, "saved": None, "pool": None, "pool_size": 0}
 
 
 def blas_threads() -> int:
