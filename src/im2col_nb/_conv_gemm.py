@@ -242,6 +242,12 @@ def _is_pointwise(geom) -> bool:
             and geom.pad_top == geom.pad_left == 0)
 
 
+def _is_folded(n_img_in_tile: int, area: int) -> bool:
+    """A tile of several images with few output positions each: one GEMM over
+    all of them into scratch, then scattered into place (see plan_tiles)."""
+    return n_img_in_tile > 1 and area < FOLD_POSITIONS
+
+
 def _workers(flops: int) -> int:
     return 1 if flops < PARALLEL_MIN_FLOPS else blas_threads()
 
@@ -251,7 +257,7 @@ def _native_gemm(backend, dtype, flops: int):
     tile driver runs (NumPy backend, a BLAS whose GEMM symbol was not found,
     or a call under PARALLEL_MIN_FLOPS -- there the tile kernel would save
     nothing, and a process whose calls are all that small never compiles
-    it: its first call after installing takes ~1.5 s instead of ~9.5 s)."""
+    it: its first call after installing took 5.0 s instead of 9.5 s)."""
     if flops < PARALLEL_MIN_FLOPS or getattr(backend, "conv_tiles_nchw", None) is None:
         return None
     return _blas.gemm_function(dtype)
@@ -262,7 +268,7 @@ def _run_native(backend, gemm, x, weight, bias, out3, tiles, geom, groups, fused
     """Run `tiles` in the Numba tile kernel: one parallel region, `workers`
     workers each with its own scratch row, BLAS single-threaded meanwhile."""
     area = geom.out_area
-    table = np.array([(n0, nb, p0, p1, int(nb > 1 and area < FOLD_POSITIONS and not pointwise))
+    table = np.array([(n0, nb, p0, p1, int(_is_folded(nb, area) and not pointwise))
                       for n0, nb, p0, p1 in tiles], dtype=np.int64)
     workers = max(1, min(workers, len(tiles)))
     length = max(work_length(nb, nb * (p1 - p0)) for _, nb, p0, p1 in tiles)
@@ -356,7 +362,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
     if gemm is not None:
         def work_length(nb, span):  # patches (+ the GEMM result of a folded tile)
-            if nb > 1 and area < FOLD_POSITIONS:
+            if _is_folded(nb, area):
                 return (k_total + filters) * span
             return (k_total + (1 if fuse else 0)) * span
 
@@ -370,7 +376,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         # Folded: several small images in one GEMM (F, K) @ (K, nb*L), then a
         # scatter to (nb, F, L). Else one GEMM per image, written in place:
         # a strided view of out (stacked over the images, NumPy loops in C).
-        folded = nb > 1 and area < FOLD_POSITIONS
+        folded = _is_folded(nb, area)
         rows = k_total + 1 if fuse and not folded else k_total
         buf = scratch(((rows + (filters if folded else 0)) * span,), dtype)
         cols = buf[:rows * span].reshape(rows, span)
