@@ -137,6 +137,17 @@ def test_plan_tiles_cover_everything_once():
         assert (seen == 1).all()
 
 
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_patch_ld_is_the_next_odd_multiple_of_64_bytes(itemsize):
+    unit = 64 // itemsize
+    for span in range(1, 4 * unit + 3):
+        ld = _conv_gemm.patch_ld(span, itemsize)
+        assert span <= ld < span + 2 * unit
+        assert ld * itemsize % 128 == 64
+        # the first such length: one less is below span or not of that form
+        assert ld == span or (ld - 1) * itemsize % 128 != 64
+    assert _conv_gemm.patch_ld(1024, 4) == 1040 and _conv_gemm.patch_ld(784, 4) == 784
+
 def test_blas_threads_restored(parallel, rng):
     controllers = _conv_gemm._blas_controllers()
     if not controllers:

@@ -834,7 +834,8 @@ def _conv_tiles_nchw(gemm, x, weight, bias, has_bias, out, tiles, work, planes, 
     # tile's patch matrix in its own row of `work` with the serial im2col and
     # hands it to `gemm` (NumPy's single-threaded cblas_?gemm, row-major)
     # straight into `out` (N, F, L): no Python, GIL or thread hand-over per
-    # tile. tiles[t] = (n0, images, p0, p1, folded).
+    # tile. tiles[t] = (n0, images, p0, p1, folded, ld): ld is the patch
+    # matrix's row length in `work` (>= the tile's columns, see patch_ld).
     workers = work.shape[0]
     filters, lda = weight.shape
     fg = filters // groups
@@ -854,24 +855,25 @@ def _conv_tiles_nchw(gemm, x, weight, bias, has_bias, out, tiles, work, planes, 
     for worker in prange(workers):
         buf = work[worker]
         for t in range(worker, n_tiles, workers):
-            n0, n_img, p0, p1, folded = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
+            n0, n_img, p0, p1, folded, ld = (tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3],
+                                             tiles[t, 4], tiles[t, 5])
             width = p1 - p0
             span = n_img * width
             rows = k_total + 1 if fused and not folded else k_total
             if pointwise:  # the input's channel rows are the patch matrix
-                cols = buf[:0].reshape(0, span)
-            else:
-                cols = buf[:rows * span].reshape(rows, span)
+                cols = buf[:0].reshape(0, ld)
+            else:  # rows of ld elements, the first span of them written
+                cols = buf[:rows * ld].reshape(rows, ld)
                 _im2col_tile(x, cols[:k_total], n0, n_img, p0, p1, kernel_h, kernel_w, stride_h, stride_w,
                              pad_top, pad_left, dilation_h, dilation_w, out_w, planes[worker],
                              idxs[worker])
             if folded:
                 # Small maps: (F, K) @ (K, images*L) in one wide GEMM into
                 # scratch, then regrouped by image, adding the bias on the way.
-                result = buf[rows * span:(rows + filters) * span].reshape(filters, span)
+                result = buf[rows * ld:rows * ld + filters * span].reshape(filters, span)
                 for g in range(groups):
                     gemm(101, 111, 111, fg, span, kg, 1.0, weight[g * fg:].ctypes, lda,
-                         cols[g * kg:].ctypes, span, 0.0, result[g * fg:].ctypes, span)
+                         cols[g * kg:].ctypes, ld, 0.0, result[g * fg:].ctypes, span)
                 _scatter_folded(result, bias, has_bias, out[n0:n0 + n_img])
                 continue
             if rows > k_total:
@@ -887,7 +889,7 @@ def _conv_tiles_nchw(gemm, x, weight, bias, has_bias, out, tiles, work, planes, 
                         ld_src = xs.shape[2]
                     else:
                         src = cols[g * kg:, b * width:]
-                        ld_src = span
+                        ld_src = ld
                     gemm(101, 111, 111, fg, width, rows if fused else kg, 1.0,
                          weight[g * fg:].ctypes, lda,
                          src.ctypes, ld_src, beta, out[n, g * fg:, p0:].ctypes, area)
@@ -987,8 +989,9 @@ def conv_tiles_nchw(gemm, x, weight, bias, out, tiles, geom, groups, fused, poin
 
     ``out (N, F, L) = conv(x (N, C, H, W), weight) + bias``; `weight` is
     (F, C/groups*kh*kw), with a bias column appended when `fused` (the
-    patch matrix then gets a row of ones, groups == 1); `tiles` int64 (T, 5) rows ``(n0, images, p0, p1,
-    folded)``; `work` (workers, n) scratch, one row per worker (the patch
+    patch matrix then gets a row of ones, groups == 1); `tiles` int64 (T, 6)
+    rows ``(n0, images, p0, p1, folded, ld)``, ld the row length of the tile's
+    patch matrix in `work`; `work` (workers, n) scratch, one row per worker (the patch
     matrix of its largest tile, plus the GEMM result of a folded one);
     `gemm` NumPy's cblas_?gemm (see _blas.py)."""
     workers = work.shape[0]
