@@ -46,11 +46,13 @@ How `conv2d` runs (measured choices; see docs/benchmarks.md):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from typing import NamedTuple
 
 import numpy as np
 
@@ -279,21 +281,77 @@ def patch_ld(span: int, itemsize: int) -> int:
     return span + (unit - span) % (2 * unit)
 
 
-def _run_native(backend, gemm, x, weight, bias, out3, tiles, geom, groups, fused, pointwise,
-                work_length, workers) -> None:
-    """Run `tiles` in the Numba tile kernel: one parallel region, `workers`
-    workers each with its own scratch row, BLAS single-threaded meanwhile.
-    `work_length(images, span, ld)` is the scratch a tile needs."""
-    area, itemsize = geom.out_area, x.dtype.itemsize
+class _Plan(NamedTuple):
+    """What conv_nchw decides from the shapes alone (see `_plan_nchw`)."""
+
+    tiles: tuple            # ((n0, images, p0, p1), ...), see plan_tiles
+    fuse: bool              # bias as a weight column times a row of ones
+    workers: int
+    table: np.ndarray | None  # the tile kernel's (T, 6) int64 table; never written
+    work_length: int        # scratch elements per worker in the tile kernel
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, itemsize: int,
+               budget: int, has_bias: bool, workers: int, native: bool) -> _Plan:
+    """Tiles, bias fusion and the tile kernel's table of one conv2d shape.
+
+    Cached: a training or inference loop calls the same shapes again and
+    again, and planning costs 15-25 us of Python per call (the downsample
+    bench layer's whole call is 0.4 ms). `native`: the Numba tile kernel
+    runs the tiles (else the Python driver)."""
+    k_total = channels * geom.kernel_area
+    cgk = k_total // groups
+    area, out_w = geom.out_area, geom.out_w
+    # Smaller tiles suit the Numba tile kernel (no cost per tile); the Python
+    # driver keeps TILE_BYTES tiles, fewer of them (each costs Python calls,
+    # one per kernel tap with the NumPy backend).
+    cap = _tile_cap(budget, workers, (k_total + 1) * itemsize if native else None)
+    pointwise = _is_pointwise(geom)
+    if pointwise:
+        # 1x1, stride 1, unpadded: the input already is the patch matrix.
+        # Tiles: runs of positions of one image, or whole images (small maps:
+        # one stacked matmul, NumPy loops over the images in C).
+        if area >= FOLD_POSITIONS:
+            positions = max(out_w, -(-area * n_img // (4 * workers)))
+            positions = min(area, max(FOLD_POSITIONS, positions - positions % out_w))
+            tiles = [(n, 1, p0, min(area, p0 + positions))
+                     for n in range(n_img) for p0 in range(0, area, positions)]
+        else:
+            per_tile = max(1, min(-(-FOLD_POSITIONS // area), -(-n_img // workers)))
+            tiles = [(n0, min(per_tile, n_img - n0), 0, area) for n0 in range(0, n_img, per_tile)]
+        # Bias folded into the GEMM as a row of ones under a copy of the input
+        # tile (and a bias column of the weight) when that copy is smaller
+        # than the pass over the output tile it saves (C < F): 1.16 -> 1.04x
+        # the bare GEMM's time on the pointwise bench layer (Python driver;
+        # the tile kernel fills the tile with the bias and adds onto it).
+        span_max = max(nb * (p1 - p0) for _, nb, p0, p1 in tiles)
+        fuse = (not native and has_bias and groups == 1 and channels < filters
+                and (channels + 1) * span_max * itemsize <= cap)
+    else:
+        # The Python driver pays per tile in Python calls (the NumPy backend:
+        # a few per tile, GIL-bound): it groups small images into 16x bigger
+        # tiles (NumPy fallback on lenet-c1: 3.4x -> 1.7x the Numba path's time).
+        min_flops = TILE_MIN_FLOPS * (1 if native else PYTHON_TILE_FACTOR)
+        min_positions = max(FOLD_POSITIONS, -(-min_flops // (2 * filters * cgk)))
+        tiles = plan_tiles(n_img, area, out_w, (k_total + 1) * itemsize, filters * itemsize, cap,
+                           workers, min_positions)
+        # Bias folded into the GEMM as one more patch row of ones (and a bias
+        # column of the weight) when copying the weight costs less than a pass
+        # over the output; else added to each tile while it is in cache.
+        fuse = has_bias and groups == 1 and 8 * k_total <= n_img * area
+    if not native:
+        return _Plan(tuple(tiles), fuse, workers, None, 0)
     table = np.array([(n0, nb, p0, p1, int(_is_folded(nb, area) and not pointwise),
                        patch_ld(nb * (p1 - p0), itemsize)) for n0, nb, p0, p1 in tiles],
                      dtype=np.int64)
-    workers = max(1, min(workers, len(tiles)))
-    length = max(work_length(nb, nb * (p1 - p0), ld) for _, nb, p0, p1, _, ld in table.tolist())
-    work = scratch((workers, max(1, length)), x.dtype)
-    with single_threaded_blas() if workers > 1 else nullcontext():
-        backend.conv_tiles_nchw(gemm, x, weight, bias, out3, table, geom, groups, fused, pointwise,
-                                work)
+    # Scratch per tile: its patch matrix (rows of ld) and, folded, its GEMM result.
+    length = 1
+    for _, nb, p0, p1, folded, ld in table.tolist():
+        if not pointwise:
+            rows = k_total + (1 if fuse and not folded else 0)
+            length = max(length, rows * ld + (filters * nb * (p1 - p0) if folded else 0))
+    return _Plan(tuple(tiles), fuse, max(1, min(workers, len(tiles))), table, length)
 
 
 # ---------------------------------------------------------------------------
@@ -308,45 +366,29 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     filters = weight.shape[0]
     fg, cgk = filters // groups, (channels // groups) * geom.kernel_area
     k_total = channels * geom.kernel_area
-    area, out_w = geom.out_area, geom.out_w
+    area = geom.out_area
     dtype, itemsize = x.dtype, x.dtype.itemsize
     w2 = weight.reshape(filters, cgk)
     out3 = out.reshape(n_img, filters, area)
     bias_col = None if bias is None else bias[:, None]
     flops = 2 * n_img * filters * cgk * area
-    workers = _workers(flops)
     gemm = _native_gemm(backend, dtype, flops)
-    # Smaller tiles suit the Numba tile kernel (no cost per tile); the Python
-    # driver keeps TILE_BYTES tiles, fewer of them (each costs Python calls,
-    # one per kernel tap with the NumPy backend).
-    cap = _tile_cap(budget, workers, None if gemm is None else (k_total + 1) * itemsize)
+    plan = _plan_nchw(n_img, channels, filters, geom, groups, itemsize, budget, bias is not None,
+                      _workers(flops), gemm is not None)
+    tiles, fuse, workers = plan.tiles, plan.fuse, plan.workers
+    w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
+
+    if gemm is not None:
+        # One parallel region, `workers` workers each with its own scratch
+        # row, BLAS single-threaded meanwhile.
+        work = scratch((workers, plan.work_length), dtype)
+        with single_threaded_blas() if workers > 1 else nullcontext():
+            backend.conv_tiles_nchw(gemm, x, w_ext if fuse else w2, bias, out3, plan.table, geom,
+                                    groups, fuse, _is_pointwise(geom), work)
+        return
 
     if _is_pointwise(geom):
-        # 1x1, stride 1, unpadded: the input already is the patch matrix.
-        # Tiles: runs of positions of one image, or whole images (small maps:
-        # one stacked matmul, NumPy loops over the images in C).
         x3 = x.reshape(n_img, channels, area)
-        if area >= FOLD_POSITIONS:
-            positions = max(out_w, -(-area * n_img // (4 * workers)))
-            positions = min(area, max(FOLD_POSITIONS, positions - positions % out_w))
-            tiles = [(n, 1, p0, min(area, p0 + positions))
-                     for n in range(n_img) for p0 in range(0, area, positions)]
-        else:
-            per_tile = max(1, min(-(-FOLD_POSITIONS // area), -(-n_img // workers)))
-            tiles = [(n0, min(per_tile, n_img - n0), 0, area) for n0 in range(0, n_img, per_tile)]
-
-        # Bias folded into the GEMM as a row of ones under a copy of the input
-        # tile (and a bias column of the weight) when that copy is smaller
-        # than the pass over the output tile it saves (C < F): 1.16 -> 1.04x
-        # the bare GEMM's time on the pointwise bench layer.
-        if gemm is not None:
-            _run_native(backend, gemm, x, w2, bias, out3, tiles, geom, groups, False, True,
-                        lambda nb, span, ld: 1, workers)
-            return
-        span_max = max(nb * (p1 - p0) for _, nb, p0, p1 in tiles)
-        fuse = (bias is not None and groups == 1 and channels < filters
-                and (channels + 1) * span_max * itemsize <= cap)
-        w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
 
         def pointwise(t):
             n0, nb, p0, p1 = tiles[t]
@@ -364,28 +406,6 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
                 dest += bias_col
 
         run_tiles(len(tiles), pointwise, workers)
-        return
-
-    # The Python driver pays per tile in Python calls (the NumPy backend: a
-    # few per tile, GIL-bound): it groups small images into 16x bigger tiles
-    # (NumPy fallback on lenet-c1: 3.4x -> 1.7x the Numba path's time).
-    min_flops = TILE_MIN_FLOPS * (1 if gemm is not None else PYTHON_TILE_FACTOR)
-    min_positions = max(FOLD_POSITIONS, -(-min_flops // (2 * filters * cgk)))
-    tiles = plan_tiles(n_img, area, out_w, (k_total + 1) * itemsize, filters * itemsize, cap,
-                       workers, min_positions)
-    # Bias folded into the GEMM as one more patch row of ones (and a bias
-    # column of the weight) when copying the weight costs less than a pass
-    # over the output; else added to each tile while it is in cache.
-    fuse = bias is not None and groups == 1 and 8 * k_total <= n_img * area
-    w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
-    if gemm is not None:
-        def work_length(nb, span, ld):  # patches (+ the GEMM result of a folded tile)
-            if _is_folded(nb, area):
-                return k_total * ld + filters * span
-            return (k_total + (1 if fuse else 0)) * ld
-
-        _run_native(backend, gemm, x, w_ext if fuse else w2, bias, out3, tiles, geom, groups,
-                    fuse, False, work_length, workers)
         return
 
     def tile(t):
