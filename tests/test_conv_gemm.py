@@ -357,7 +357,7 @@ class _KernelSpy:
 
     def __getattr__(self, name):
         value = getattr(self._module, name)
-        if name not in ("conv_tiles_nchw", "conv_tiles_nhwc"):
+        if name not in ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw"):
             return value
 
         def spied(*args):
@@ -394,3 +394,97 @@ def test_native_kernel_is_the_default_and_runs_with_single_threaded_blas(paralle
         im2col_nb.set_backend(previous)
     assert seen == [(f"conv_tiles_{layout.lower()}", 1)]
     assert after == 2
+
+
+# ---------------------------------------------------------------------------
+# Shifted GEMMs (stride 1, no patch matrix)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shifted(monkeypatch):
+    """Every convolution that can (stride 1, ungrouped, not 1x1) runs as
+    shifted GEMMs, whatever its channels, filters and garbage columns."""
+    monkeypatch.setattr(_conv_gemm, "SHIFT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_WASTE", 1.0)
+    monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
+
+
+# (N, C, H, W, F, (kh, kw), geometry)
+SHIFT_CASES = [
+    (3, 4, 9, 11, 5, (3, 3), dict(padding=1)),
+    (2, 3, 8, 8, 4, (3, 3), {}),                                   # no padding
+    (1, 2, 7, 12, 4, (2, 4), dict(padding="same")),                # even kernel: pad 0/1, 1/2
+    (3, 4, 10, 9, 3, (3, 3), dict(padding=2, dilation=2)),
+    (2, 2, 6, 13, 3, (1, 3), dict(padding=(0, 3), dilation=(1, 3))),
+    (1, 3, 12, 5, 2, (5, 1), dict(padding=(2, 0))),                # no garbage columns
+    (2, 5, 4, 4, 6, (4, 4), dict(padding=(3, 0))),                 # rows of zeros only
+]
+
+
+def _spy_kernels(monkeypatch):
+    real = _conv_gemm.backend_module
+    seen = []
+    monkeypatch.setattr(_conv_gemm, "backend_module", lambda: _KernelSpy(real(), seen))
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", ["whole-images", "one-row"])
+@pytest.mark.parametrize("case", SHIFT_CASES, ids=[f"case{i}" for i in range(len(SHIFT_CASES))])
+def test_shifted_gemms_match_oracle(parallel, shifted, rng, monkeypatch, case, rows, dtype):
+    if _blas.gemm_function(dtype) is None or im2col_nb.get_backend() != "numba":
+        pytest.skip("the shifted-GEMM kernel needs the Numba backend and NumPy's GEMM")
+    if rows == "one-row":
+        monkeypatch.setattr(_conv_gemm, "TILE_POSITIONS", 1)
+    seen = _spy_kernels(monkeypatch)
+    n, c, h, w, f, k, geom = case
+    x, wt, b = data(rng, n, c, h, w, f, k, dtype=dtype)
+    check(x, wt, b, **geom)
+    check(x, wt, None, **geom)
+    assert [name for name, _ in seen] == ["conv_shift_nchw"] * 2
+
+
+def test_shift_plan_tiles_and_scratch():
+    """Tiles cover every output row once, equal but for the last; the
+    scratch holds each tile's result, planes and overrun; a budget below one
+    row's needs gives None (conv2d then builds patch matrices)."""
+    for n_img, c, f, h, k, d, pad, cap, workers in [
+        (8, 64, 64, 56, 3, 1, 1, 4 << 20, 2), (1, 3, 5, 9, 3, 2, 2, 4 << 20, 2),
+        (2, 64, 128, 112, 3, 1, 1, 2 << 20, 2), (3, 2, 2, 5, 2, 1, 0, 10**9, 4),
+        (1, 4, 4, 7, 3, 1, 1, 900, 2),  # halved to one-row tiles
+    ]:
+        geom = conv_geometry(h, h, (k, k), 1, pad, d)
+        plan = _conv_gemm._shift_plan(n_img, c, f, geom, 4, cap, workers)
+        seen = np.zeros((n_img, geom.out_h), int)
+        padded_w = geom.out_w + (k - 1) * d
+        for n, i0, i1, ld in plan.table.tolist():
+            seen[n, i0:i1] += 1
+            rows_needed = i1 - i0 + (k - 1) * d
+            assert ld >= rows_needed * padded_w and ld * 4 % 128 == 64
+            need = f * (i1 - i0) * padded_w + (c - 1) * ld + rows_needed * padded_w + (k - 1) * d
+            assert need <= plan.work_length and plan.work_length * 4 <= max(cap, need * 4)
+        assert (seen == 1).all() and plan.shift
+        assert 1 <= plan.workers <= workers
+    geom = conv_geometry(30, 30, (3, 3), 1, 1, 1)
+    assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
+
+
+def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng, monkeypatch):
+    if _blas.gemm_function(np.float64) is None or im2col_nb.get_backend() != "numba":
+        pytest.skip("the shifted-GEMM kernel needs the Numba backend and NumPy's GEMM")
+    seen = _spy_kernels(monkeypatch)
+    x, wt, b = data(rng, 2, 4, 9, 9, 5, (3, 3))
+    check(x, wt, b, budget=200, padding=1)
+    assert [name for name, _ in seen] == ["conv_tiles_nchw"]
+
+
+def test_shift_used_only_where_it_pays():
+    geom = conv_geometry(56, 56, (3, 3), 1, 1, 1)
+    assert _conv_gemm._uses_shift(64, 64, geom, 1)            # r18-l1
+    assert not _conv_gemm._uses_shift(16, 64, geom, 1)        # few channels
+    assert not _conv_gemm._uses_shift(64, 256, geom, 1)       # many filters
+    assert not _conv_gemm._uses_shift(64, 64, geom, 2)        # groups
+    assert not _conv_gemm._uses_shift(64, 64, conv_geometry(56, 56, (3, 3), 2, 1, 1), 1)
+    assert not _conv_gemm._uses_shift(64, 64, conv_geometry(56, 56, (1, 1), 1, 0, 1), 1)
+    assert not _conv_gemm._uses_shift(256, 256, conv_geometry(14, 14, (3, 3), 1, 1, 1), 1)

@@ -19,8 +19,9 @@ ROOT = os.path.dirname(TESTS)
 # Test files whose numba-backend tests run uncompiled; feature test files can
 # be appended here.
 FILES = ["test_convolution.py", "test_im2col.py", "test_grad.py", "test_pooling.py",
-         "test_im2col_paths.py"]
-SELECT = "numba and not hypothesis and not whole_input and not torch"
+         "test_im2col_paths.py", "test_conv_gemm.py"]
+# (the shifted-GEMM tests of test_conv_gemm.py need the Numba backend by themselves)
+SELECT = "(numba or shift) and not hypothesis and not whole_input and not torch"
 
 
 def _env():

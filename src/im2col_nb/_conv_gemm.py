@@ -79,6 +79,9 @@ PARALLEL_MIN_FLOPS = 4_000_000
 # cost of a tile (a few microseconds of Python and BLAS set-up) stays small.
 TILE_MIN_FLOPS = 8_000_000
 PYTHON_TILE_FACTOR = 16
+SHIFT_MIN_CHANNELS = 32
+SHIFT_MAX_WASTE = 1 / 12
+SHIFT_MAX_FILTERS_PER_CHANNEL = 2
 
 
 # ---------------------------------------------------------------------------
@@ -287,19 +290,85 @@ class _Plan(NamedTuple):
     tiles: tuple            # ((n0, images, p0, p1), ...), see plan_tiles
     fuse: bool              # bias as a weight column times a row of ones
     workers: int
-    table: np.ndarray | None  # the tile kernel's (T, 6) int64 table; never written
-    work_length: int        # scratch elements per worker in the tile kernel
+    table: np.ndarray | None  # the Numba kernel's int64 tile table; never written
+    work_length: int        # scratch elements per worker in the Numba kernel
+    shift: bool = False     # shifted GEMMs (conv_shift_nchw), no patch matrix
+
+
+def _uses_shift(channels: int, filters: int, geom, groups: int) -> bool:
+    """Whether a stride-1 convolution runs as shifted GEMMs (see
+    `_shift_plan`): ungrouped, at least SHIFT_MIN_CHANNELS channels (each
+    tap's GEMM has K = C), at most SHIFT_MAX_FILTERS_PER_CHANNEL * C filters
+    (the patch matrix costs about 1/F of the GEMM: with many filters im2col
+    is the cheaper overhead),
+    and at most SHIFT_MAX_WASTE of the computed grid in garbage columns.
+
+    Fitted on measured pairs (2 threads, float32, time / bare GEMM, im2col
+    -> shift): C, F, OW = 64, 64, 56: 1.06 -> 0.85; 128, 128, 28: 1.13 ->
+    1.01; 64, 128, 112: 1.06 -> 0.99; 32, 64, 32: 1.20 -> 1.09; 32, 32, 56:
+    1.24 -> 0.93. Left to im2col: 16, 64, 32: 1.20 -> 1.38; 64, 256, 28:
+    1.13 -> 1.18; 256, 256, 14 (12 % garbage): 1.15 -> 1.38.
+    """
+    if (geom.stride_h, geom.stride_w, groups) != (1, 1, 1) or geom.kernel_area == 1:
+        return False
+    overrun = (geom.kernel_w - 1) * geom.dilation_w
+    return (channels >= SHIFT_MIN_CHANNELS
+            and filters <= SHIFT_MAX_FILTERS_PER_CHANNEL * channels
+            and overrun <= SHIFT_MAX_WASTE * (geom.out_w + overrun))
+
+
+def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, cap: int,
+                workers: int) -> _Plan | None:
+    """Tiles of output rows for conv_shift_nchw, or None if one output row
+    does not fit `cap` bytes.
+
+    Stride 1 lets a convolution skip the patch matrix: on a grid OW +
+    (kw-1)*dw wide, every tap's patches are one matrix of the zero-bordered
+    input planes, shifted (see the kernel). The price is the garbage
+    columns and kh*kw GEMMs with K = C instead of one with K = C*kh*kw.
+    When it pays is decided by `_uses_shift`.
+    """
+    out_h = geom.out_h
+    padded_w = geom.out_w + (geom.kernel_w - 1) * geom.dilation_w
+    halo = (geom.kernel_h - 1) * geom.dilation_h
+    overrun = (geom.kernel_w - 1) * geom.dilation_w
+
+    def length(rows):  # result, then the planes (see the kernel)
+        span = rows * padded_w
+        ld = patch_ld((rows + halo) * padded_w, itemsize)
+        return filters * span + (channels - 1) * ld + (rows + halo) * padded_w + overrun, ld
+
+    rows = min(out_h, -(-TILE_POSITIONS // padded_w))
+    if n_img < 2 * workers:  # enough tiles for the workers
+        rows = min(rows, -(-out_h * n_img // (2 * workers)))
+    while rows > 1 and length(rows)[0] * itemsize > cap:
+        rows = max(1, rows // 2)
+    if length(rows)[0] * itemsize > cap:
+        return None
+    rows = -(-out_h // -(-out_h // rows))  # equal tiles
+    tiles = [(n, i0, min(out_h, i0 + rows)) for n in range(n_img) for i0 in range(0, out_h, rows)]
+    table = np.array([(n, i0, i1, length(i1 - i0)[1]) for n, i0, i1 in tiles], dtype=np.int64)
+    work_length = max(length(i1 - i0)[0] for _, i0, i1 in tiles)
+    return _Plan((), False, max(1, min(workers, len(tiles))), table, work_length, True)
+
+
+def _tuning() -> tuple:
+    """The module's tuning constants, part of `_plan_nchw`'s cache key (so
+    a changed constant -- the tests set some -- is never served a stale plan)."""
+    return (TILE_BYTES, TILE_POSITIONS, MIN_TILE_BYTES, FOLD_POSITIONS, TILE_MIN_FLOPS,
+            PYTHON_TILE_FACTOR, SHIFT_MIN_CHANNELS, SHIFT_MAX_WASTE,
+            SHIFT_MAX_FILTERS_PER_CHANNEL)
 
 
 @functools.lru_cache(maxsize=256)
 def _plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, itemsize: int,
-               budget: int, has_bias: bool, workers: int, native: bool) -> _Plan:
-    """Tiles, bias fusion and the tile kernel's table of one conv2d shape.
+               budget: int, has_bias: bool, workers: int, native: bool, tuning: tuple) -> _Plan:
+    """Tiles, bias fusion and the Numba kernel's table of one conv2d shape.
 
     Cached: a training or inference loop calls the same shapes again and
     again, and planning costs 15-25 us of Python per call (the downsample
-    bench layer's whole call is 0.4 ms). `native`: the Numba tile kernel
-    runs the tiles (else the Python driver)."""
+    bench layer's whole call is 0.4 ms). `native`: a Numba kernel runs the
+    tiles (else the Python driver); `tuning` is `_tuning()`."""
     k_total = channels * geom.kernel_area
     cgk = k_total // groups
     area, out_w = geom.out_area, geom.out_w
@@ -308,6 +377,10 @@ def _plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, items
     # one per kernel tap with the NumPy backend).
     cap = _tile_cap(budget, workers, (k_total + 1) * itemsize if native else None)
     pointwise = _is_pointwise(geom)
+    if native and _uses_shift(channels, filters, geom, groups):
+        plan = _shift_plan(n_img, channels, filters, geom, itemsize, cap, workers)
+        if plan is not None:
+            return plan
     if pointwise:
         # 1x1, stride 1, unpadded: the input already is the patch matrix.
         # Tiles: runs of positions of one image, or whole images (small maps:
@@ -374,7 +447,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     flops = 2 * n_img * filters * cgk * area
     gemm = _native_gemm(backend, dtype, flops)
     plan = _plan_nchw(n_img, channels, filters, geom, groups, itemsize, budget, bias is not None,
-                      _workers(flops), gemm is not None)
+                      _workers(flops), gemm is not None, _tuning())
     tiles, fuse, workers = plan.tiles, plan.fuse, plan.workers
     w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
 
@@ -382,6 +455,12 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         # One parallel region, `workers` workers each with its own scratch
         # row, BLAS single-threaded meanwhile.
         work = scratch((workers, plan.work_length), dtype)
+        if plan.shift:
+            weight_taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(
+                geom.kernel_area, filters, channels)
+            with single_threaded_blas() if workers > 1 else nullcontext():
+                backend.conv_shift_nchw(gemm, x, weight_taps, bias, out3, plan.table, geom, work)
+            return
         with single_threaded_blas() if workers > 1 else nullcontext():
             backend.conv_tiles_nchw(gemm, x, w_ext if fuse else w2, bias, out3, plan.table, geom,
                                     groups, fuse, _is_pointwise(geom), work)

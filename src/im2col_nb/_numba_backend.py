@@ -896,6 +896,68 @@ def _conv_tiles_nchw(gemm, x, weight, bias, has_bias, out, tiles, work, planes, 
 
 
 @njit(parallel=True, **_JIT)
+def _conv_shift_nchw(gemm, x, weight_taps, bias, has_bias, out, tiles, work, kernel_h, kernel_w,
+                     pad_top, pad_left, dilation_h, dilation_w, out_w):
+    # Stride-1 convolution without a patch matrix ("shifted GEMMs"). A tile
+    # is output rows [i0, i1) of image n. Its input rows are copied, zero
+    # bordered, into `planes`: one plane of rows_needed rows of padded_w =
+    # OW + (kw-1)*dw columns per channel, planes plane_ld apart. Computed on
+    # that padded_w-wide grid, output position (r, j) of tap (ki, kj) reads
+    # plane element (r + ki*dh)*padded_w + j + kj*dw: the same matrix (C,
+    # rows*padded_w), row stride plane_ld, shifted by one offset per tap. So
+    # the convolution is kh*kw GEMMs (F, C) @ (C, rows*padded_w) accumulating
+    # into `result` (beta = 1), with the BLAS packing as the only copy of the
+    # input; the (kw-1)*dw last columns of each grid row are garbage (they
+    # read across the row's end) and the final pass copies the OW valid ones
+    # to `out` (N, F, OH*OW), adding the bias. tiles[t] = (n, i0, i1,
+    # plane_ld); weight_taps (kh*kw, F, C).
+    workers = work.shape[0]
+    n_taps, filters, channels = weight_taps.shape
+    height, width = x.shape[2], x.shape[3]
+    padded_w = out_w + (kernel_w - 1) * dilation_w
+    overrun = (kernel_w - 1) * dilation_w  # read past a plane's last row
+    xf = x.reshape(x.size)
+    for worker in prange(workers):
+        buf = work[worker]
+        for t in range(worker, tiles.shape[0], workers):
+            n, i0, i1, plane_ld = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3]
+            rows = i1 - i0
+            span = rows * padded_w
+            rows_needed = rows + (kernel_h - 1) * dilation_h
+            h_first = i0 - pad_top
+            result = buf[:filters * span]
+            planes = buf[filters * span:]
+            for c in range(channels):
+                plane = planes[c * plane_ld:]
+                _zero_plane_borders(plane, h_first, rows_needed, padded_w, pad_left, height,
+                                    width, 1, padded_w)
+                _fill_plane(xf, ((n * channels + c) * height + h_first) * width, plane, h_first,
+                            rows_needed, height, width, padded_w, pad_left)
+                # the gap to the next plane (and the overrun after the last):
+                # read only for garbage columns, zeroed so no denormal or NaN
+                # bit pattern ever enters the multiply
+                plane_end = c * plane_ld + rows_needed * padded_w
+                gap_end = (c + 1) * plane_ld if c + 1 < channels else plane_end + overrun
+                for q in range(plane_end, gap_end):
+                    planes[q] = 0.0
+            for tap in range(n_taps):
+                ki = tap // kernel_w
+                kj = tap - ki * kernel_w
+                shift = ki * dilation_h * padded_w + kj * dilation_w
+                gemm(101, 111, 111, filters, span, channels, 1.0, weight_taps[tap].ctypes,
+                     channels, planes[shift:].ctypes, plane_ld, 1.0 if tap else 0.0,
+                     result.ctypes, span)
+            for f in range(filters):
+                value = bias[f] if has_bias else 0.0
+                dest = out[n, f]
+                for r in range(rows):
+                    s = np.uint64(f * span + r * padded_w)
+                    d = np.uint64((i0 + r) * out_w)
+                    for j in range(np.uint64(out_w)):
+                        dest[d + j] = result[s + j] + value
+
+
+@njit(parallel=True, **_JIT)
 def _conv_tiles_nhwc(gemm, x, weight_rows, bias, has_bias, out, starts, positions, work,
                      kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
                      dilation_w, out_h, out_w, pointwise):
@@ -940,7 +1002,7 @@ SERIAL = ("im2col_tile", "im2row_tile", "scatter_folded")
 # Backend functions the NumPy backend does not have: the tile kernel that
 # calls BLAS from inside a parallel Numba loop. Without it (NumPy backend, or
 # no GEMM symbol found) conv2d runs the same tiles from its Python driver.
-NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc")
+NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw")
 
 
 def _plane_buffers(geom, x, p0, p1, count=1):
@@ -1003,6 +1065,21 @@ def conv_tiles_nchw(gemm, x, weight, bias, out, tiles, geom, groups, fused, poin
                      tiles, work, planes, idxs, geom.kernel_h, geom.kernel_w, geom.stride_h,
                      geom.stride_w, geom.pad_top, geom.pad_left, geom.dilation_h, geom.dilation_w,
                      geom.out_w, groups, fused, pointwise)
+
+
+def conv_shift_nchw(gemm, x, weight_taps, bias, out, tiles, geom, work):
+    """Stride-1, ungrouped convolution as kh*kw shifted GEMMs, no patch matrix.
+
+    ``out (N, F, L) = conv(x (N, C, H, W), weight) + bias`` with
+    `weight_taps` (kh*kw, F, C) the weight tap by tap; `tiles` int64 (T, 4)
+    rows ``(n, i0, i1, plane_ld)``: output rows [i0, i1) of image n, the
+    tile's input planes plane_ld elements apart; `work` (workers, n) scratch,
+    one row per worker (the tile's (F, rows*padded_w) result, then its
+    planes); `gemm` NumPy's cblas_?gemm (see _blas.py)."""
+    has_bias = bias is not None
+    _conv_shift_nchw(gemm, x, weight_taps, bias if has_bias else weight_taps[0, :, 0].copy(),
+                     has_bias, out, tiles, work, geom.kernel_h, geom.kernel_w, geom.pad_top,
+                     geom.pad_left, geom.dilation_h, geom.dilation_w, geom.out_w)
 
 
 def conv_tiles_nhwc(gemm, x, weight_rows, bias, out, starts, positions, geom, pointwise, work):
