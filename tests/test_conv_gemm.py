@@ -7,6 +7,7 @@ fixture; the results are compared with the explicit-loop oracle.
 """
 
 import ast
+import itertools
 import os
 import subprocess
 import sys
@@ -357,7 +358,8 @@ class _KernelSpy:
 
     def __getattr__(self, name):
         value = getattr(self._module, name)
-        if name not in ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw"):
+        if name not in ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw",
+                        "conv_shift_nhwc"):
             return value
 
         def spied(*args):
@@ -429,54 +431,63 @@ def _spy_kernels(monkeypatch):
     return seen
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows", ["whole-images", "one-row"])
 @pytest.mark.parametrize("case", SHIFT_CASES, ids=[f"case{i}" for i in range(len(SHIFT_CASES))])
-def test_shifted_gemms_match_oracle(parallel, shifted, rng, monkeypatch, case, rows, dtype):
+def test_shifted_gemms_match_oracle(parallel, shifted, rng, monkeypatch, case, rows, dtype,
+                                    layout):
     if _blas.gemm_function(dtype) is None or im2col_nb.get_backend() != "numba":
-        pytest.skip("the shifted-GEMM kernel needs the Numba backend and NumPy's GEMM")
+        pytest.skip("the shifted-GEMM kernels need the Numba backend and NumPy's GEMM")
     if rows == "one-row":
         monkeypatch.setattr(_conv_gemm, "TILE_POSITIONS", 1)
     seen = _spy_kernels(monkeypatch)
     n, c, h, w, f, k, geom = case
     x, wt, b = data(rng, n, c, h, w, f, k, dtype=dtype)
-    check(x, wt, b, **geom)
-    check(x, wt, None, **geom)
-    assert [name for name, _ in seen] == ["conv_shift_nchw"] * 2
+    check(x, wt, b, layout, **geom)
+    check(x, wt, None, layout, **geom)
+    assert [name for name, _ in seen] == [f"conv_shift_{layout.lower()}"] * 2
 
 
 def test_shift_plan_tiles_and_scratch():
     """Tiles cover every output row once, equal but for the last; the
     scratch holds each tile's result, planes and overrun; a budget below one
     row's needs gives None (conv2d then builds patch matrices)."""
-    for n_img, c, f, h, k, d, pad, cap, workers in [
+    for (n_img, c, f, h, k, d, pad, cap, workers), channels_last in itertools.product([
         (8, 64, 64, 56, 3, 1, 1, 4 << 20, 2), (1, 3, 5, 9, 3, 2, 2, 4 << 20, 2),
         (2, 64, 128, 112, 3, 1, 1, 2 << 20, 2), (3, 2, 2, 5, 2, 1, 0, 10**9, 4),
         (1, 4, 4, 7, 3, 1, 1, 900, 2),  # halved to one-row tiles
-    ]:
+    ], [False, True]):
         geom = conv_geometry(h, h, (k, k), 1, pad, d)
-        plan = _conv_gemm._shift_plan(n_img, c, f, geom, 4, cap, workers)
+        plan = _conv_gemm._shift_plan(n_img, c, f, geom, 4, cap, workers, channels_last)
         seen = np.zeros((n_img, geom.out_h), int)
         padded_w = geom.out_w + (k - 1) * d
         for n, i0, i1, ld in plan.table.tolist():
             seen[n, i0:i1] += 1
             rows_needed = i1 - i0 + (k - 1) * d
-            assert ld >= rows_needed * padded_w and ld * 4 % 128 == 64
-            need = f * (i1 - i0) * padded_w + (c - 1) * ld + rows_needed * padded_w + (k - 1) * d
+            result = f * (i1 - i0) * padded_w
+            if channels_last:  # one plane of pixels, read (kw-1)*dw pixels past its end
+                need = result + (rows_needed * padded_w + (k - 1) * d) * c
+            else:  # a plane per channel, ld apart
+                assert ld >= rows_needed * padded_w and ld * 4 % 128 == 64
+                need = result + (c - 1) * ld + rows_needed * padded_w + (k - 1) * d
             assert need <= plan.work_length and plan.work_length * 4 <= max(cap, need * 4)
         assert (seen == 1).all() and plan.shift
         assert 1 <= plan.workers <= workers
     geom = conv_geometry(30, 30, (3, 3), 1, 1, 1)
     assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
+    assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
 
 
-def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng, monkeypatch):
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng, monkeypatch,
+                                                         layout):
     if _blas.gemm_function(np.float64) is None or im2col_nb.get_backend() != "numba":
-        pytest.skip("the shifted-GEMM kernel needs the Numba backend and NumPy's GEMM")
+        pytest.skip("the shifted-GEMM kernels need the Numba backend and NumPy's GEMM")
     seen = _spy_kernels(monkeypatch)
     x, wt, b = data(rng, 2, 4, 9, 9, 5, (3, 3))
-    check(x, wt, b, budget=200, padding=1)
-    assert [name for name, _ in seen] == ["conv_tiles_nchw"]
+    check(x, wt, b, layout, budget=200, padding=1)
+    assert [name for name, _ in seen] == [f"conv_tiles_{layout.lower()}"]
 
 
 def test_shift_used_only_where_it_pays():

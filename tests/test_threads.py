@@ -377,6 +377,7 @@ def test_no_blas_inside_numba_kernels():
                   for fname, node in _njit_functions(path)
                   if "gemm" in [a.arg for a in node.args.args]]
     assert sorted(takes_gemm) == [("_numba_backend.py", "_conv_shift_nchw"),
+                                  ("_numba_backend.py", "_conv_shift_nhwc"),
                                   ("_numba_backend.py", "_conv_tiles_nchw"),
                                   ("_numba_backend.py", "_conv_tiles_nhwc")]
 

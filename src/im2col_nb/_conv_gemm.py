@@ -318,9 +318,9 @@ def _uses_shift(channels: int, filters: int, geom, groups: int) -> bool:
 
 
 def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, cap: int,
-                workers: int) -> _Plan | None:
-    """Tiles of output rows for conv_shift_nchw, or None if one output row
-    does not fit `cap` bytes.
+                workers: int, channels_last: bool = False) -> _Plan | None:
+    """Tiles of output rows for conv_shift_nchw (conv_shift_nhwc if
+    `channels_last`), or None if one output row does not fit `cap` bytes.
 
     Stride 1 lets a convolution skip the patch matrix: on a grid OW +
     (kw-1)*dw wide, every tap's patches are one matrix of the zero-bordered
@@ -333,8 +333,10 @@ def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, ca
     halo = (geom.kernel_h - 1) * geom.dilation_h
     overrun = (geom.kernel_w - 1) * geom.dilation_w
 
-    def length(rows):  # result, then the planes (see the kernel)
+    def length(rows):  # result, then the planes (see the kernels), and their ld
         span = rows * padded_w
+        if channels_last:  # one plane of pixels
+            return filters * span + ((rows + halo) * padded_w + overrun) * channels, 0
         ld = patch_ld((rows + halo) * padded_w, itemsize)
         return filters * span + (channels - 1) * ld + (rows + halo) * padded_w + overrun, ld
 
@@ -546,6 +548,18 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     out2 = out.reshape(n_img * area, filters)
     flops = 2 * n_img * filters * cgk * area
     workers = _workers(flops)
+    gemm = _native_gemm(backend, dtype, flops)
+    if gemm is not None and _uses_shift(channels, filters, geom, groups):
+        plan = _shift_plan(n_img, channels, filters, geom, itemsize,
+                           _tile_cap(budget, workers, (k_total + 1) * itemsize), workers,
+                           channels_last=True)
+        if plan is not None:
+            weight_taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(
+                geom.kernel_area, filters, channels)
+            work = scratch((plan.workers, plan.work_length), dtype)
+            with single_threaded_blas() if plan.workers > 1 else nullcontext():
+                backend.conv_shift_nhwc(gemm, x, weight_taps, bias, out2, plan.table, geom, work)
+            return
     cap = _tile_cap(budget, workers)
     total = n_img * area
     pointwise = _is_pointwise(geom)
@@ -558,7 +572,6 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         count = min(total, -(-count // workers) * workers)
     positions = -(-total // count)
     starts = range(0, total, positions)
-    gemm = _native_gemm(backend, dtype, flops)
     if gemm is not None:
         workers = max(1, min(workers, len(starts)))
         work = scratch((workers, 1 if pointwise else positions * k_total), dtype)

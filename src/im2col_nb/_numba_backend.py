@@ -958,6 +958,77 @@ def _conv_shift_nchw(gemm, x, weight_taps, bias, has_bias, out, tiles, work, ker
 
 
 @njit(parallel=True, **_JIT)
+def _conv_shift_nhwc(gemm, x, weight_taps, bias, has_bias, out, tiles, work, kernel_h, kernel_w,
+                     pad_top, pad_left, dilation_h, dilation_w, out_h, out_w):
+    # The channels-last twin of _conv_shift_nchw. A tile (n, i0, i1, -) is
+    # output rows [i0, i1) of image n; its input rows are copied, zero
+    # bordered, into `plane`: rows_needed rows of padded_w pixels of C
+    # channels. On that padded_w-wide grid, grid pixel g of tap (ki, kj)
+    # reads plane pixel g + ki*dh*padded_w + kj*dw: the (grid pixels, C)
+    # matrix shifted by one offset per tap, so `result` (grid pixels, F) is
+    # kh*kw GEMMs rows @ W_tap.T (BLAS transposes W_tap (F, C)). The last
+    # (kw-1)*dw pixels of each grid row are garbage; the final pass copies
+    # the OW valid ones of each row to `out` (N*OH*OW, F), adding the bias.
+    workers = work.shape[0]
+    n_taps, filters, channels = weight_taps.shape
+    height, width = x.shape[1], x.shape[2]
+    padded_w = out_w + (kernel_w - 1) * dilation_w
+    row_len = padded_w * channels
+    overrun = (kernel_w - 1) * dilation_w * channels  # read past the last row
+    q_lo = min(pad_left, padded_w)                     # grid columns inside the input
+    q_hi = max(min(pad_left + width, padded_w), q_lo)
+    inside = np.uint64((q_hi - q_lo) * channels)
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    for worker in prange(workers):
+        buf = work[worker]
+        for t in range(worker, tiles.shape[0], workers):
+            n, i0, i1 = tiles[t, 0], tiles[t, 1], tiles[t, 2]
+            rows = i1 - i0
+            span = rows * padded_w
+            rows_needed = rows + (kernel_h - 1) * dilation_h
+            h_first = i0 - pad_top
+            result = buf[:span * filters]
+            plane = buf[span * filters:]
+            for r in range(rows_needed):
+                h = h_first + r
+                base = r * row_len
+                if h < 0 or h >= height:
+                    for q in range(row_len):
+                        plane[base + q] = 0.0
+                    continue
+                for q in range(q_lo * channels):
+                    plane[base + q] = 0.0
+                s = np.uint64(((n * height + h) * width + q_lo - pad_left) * channels)
+                d = np.uint64(base + q_lo * channels)
+                for q in range(inside):
+                    plane[d + q] = xf[s + q]
+                for q in range(q_hi * channels, row_len):
+                    plane[base + q] = 0.0
+            end = rows_needed * row_len
+            for q in range(end, end + overrun):  # feeds garbage pixels only
+                plane[q] = 0.0
+            for tap in range(n_taps):
+                ki = tap // kernel_w
+                kj = tap - ki * kernel_w
+                shift = (ki * dilation_h * padded_w + kj * dilation_w) * channels
+                gemm(101, 111, 112, span, filters, channels, 1.0, plane[shift:].ctypes, channels,
+                     weight_taps[tap].ctypes, channels, 1.0 if tap else 0.0, result.ctypes,
+                     filters)
+            count = np.uint64(filters)
+            for r in range(rows):
+                for j in range(out_w):
+                    d = np.uint64(((n * out_h + i0 + r) * out_w + j) * filters)
+                    s = np.uint64((r * padded_w + j) * filters)
+                    if has_bias:
+                        for f in range(count):
+                            of[d + f] = result[s + f] + bias[f]
+                    else:
+                        for f in range(count):
+                            of[d + f] = result[s + f]
+
+
+@njit(parallel=True, **_JIT)
 def _conv_tiles_nhwc(gemm, x, weight_rows, bias, has_bias, out, starts, positions, work,
                      kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
                      dilation_w, out_h, out_w, pointwise):
@@ -1002,7 +1073,7 @@ SERIAL = ("im2col_tile", "im2row_tile", "scatter_folded")
 # Backend functions the NumPy backend does not have: the tile kernel that
 # calls BLAS from inside a parallel Numba loop. Without it (NumPy backend, or
 # no GEMM symbol found) conv2d runs the same tiles from its Python driver.
-NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw")
+NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw", "conv_shift_nhwc")
 
 
 def _plane_buffers(geom, x, p0, p1, count=1):
@@ -1080,6 +1151,17 @@ def conv_shift_nchw(gemm, x, weight_taps, bias, out, tiles, geom, work):
     _conv_shift_nchw(gemm, x, weight_taps, bias if has_bias else weight_taps[0, :, 0].copy(),
                      has_bias, out, tiles, work, geom.kernel_h, geom.kernel_w, geom.pad_top,
                      geom.pad_left, geom.dilation_h, geom.dilation_w, geom.out_w)
+
+
+def conv_shift_nhwc(gemm, x, weight_taps, bias, out, tiles, geom, work):
+    """Channels-last `conv_shift_nchw`: ``out (N*OH*OW, F) = conv(x (N, H, W,
+    C), weight) + bias``, `weight_taps` (kh*kw, F, C), `tiles` int64 rows
+    ``(n, i0, i1, unused)``, `work` (workers, n) scratch (the tile's
+    (rows*padded_w, F) result, then its plane)."""
+    has_bias = bias is not None
+    _conv_shift_nhwc(gemm, x, weight_taps, bias if has_bias else weight_taps[0, :, 0].copy(),
+                     has_bias, out, tiles, work, geom.kernel_h, geom.kernel_w, geom.pad_top,
+                     geom.pad_left, geom.dilation_h, geom.dilation_w, geom.out_h, geom.out_w)
 
 
 def conv_tiles_nhwc(gemm, x, weight_rows, bias, out, starts, positions, geom, pointwise, work):

@@ -57,9 +57,11 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("conv2d NCHW tiled", "conv2d", (x_big, w_big), dict(padding=1)),
         ("conv2d NHWC tiled", "conv2d", (np.ascontiguousarray(x_big.transpose(0, 2, 3, 1)), w_big),
          dict(padding=1, layout="NHWC")),
-        # 32 channels, stride 1: the shifted-GEMM kernel (21 MFLOP)
+        # 32 channels, stride 1: the shifted-GEMM kernels (21 MFLOP)
         ("conv2d NCHW shifted", "conv2d", (arr(2, 32, 24, 24), arr(32, 32, 3, 3)),
          dict(padding=1)),
+        ("conv2d NHWC shifted", "conv2d", (arr(2, 24, 24, 32), arr(32, 32, 3, 3)),
+         dict(padding=1, layout="NHWC")),
     ]
     for layout, xx in (("NCHW", x), ("NHWC", x_nhwc)):
         for method in ("direct", "im2col"):
