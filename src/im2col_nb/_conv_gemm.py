@@ -42,6 +42,17 @@ How `conv2d` runs (measured choices; see docs/benchmarks.md):
   tile for beta = 0), in the Python driver it is added to each tile right
   after its GEMM, while the tile is in cache; folded tiles add it in the
   scatter. Never a separate pass over the whole output.
+* **Patch rows an odd multiple of 64 bytes apart** (`patch_ld`): OpenBLAS's
+  packing reads rows a power of two apart into the same cache sets.
+* **Stride 1 without a patch matrix** (`conv_shift_nchw` /
+  `conv_shift_nhwc`, Numba backend): with the input rows of a tile copied
+  zero-bordered on a grid ``OW + (kw-1)*dw`` wide, every tap's patches are
+  the same matrix shifted by one offset, so the convolution is ``kh*kw``
+  GEMMs with K = C accumulating into a scratch result, whose valid columns
+  one pass copies to the output with the bias. It costs garbage columns and
+  smaller GEMMs instead of the patch matrix; `_uses_shift` says when that
+  pays (measured: enough channels, not too many filters per channel, wide
+  enough rows). The plan of a shape is cached (`_plan_nchw`).
 """
 
 from __future__ import annotations
