@@ -481,7 +481,9 @@ how much conv2d adds to its GEMM.
 GFLOP/s (2 N F C k² OH OW flops) from the fastest of 5 interleaved rounds
 (`test_layer_ratios`); ratios are times from the same rounds. "bare GEMM" is
 one `np.matmul` of (F, C k²) @ (C k², N OH OW) into a preallocated output: the
-ceiling for any im2col convolution.
+ceiling for any convolution that builds the patch matrix. Stride-1 layers
+with enough channels (here cifar, r18-l1, r18-l2, vgg-wide) run as shifted
+GEMMs without one (see docs/how-im2col-works.md) and can beat that ceiling.
 
 {t32}
 

@@ -394,11 +394,12 @@ x, w, b = suite.inputs(layer, dtype)
 import im2col_nb
 if spec["budget"] is not None:
     im2col_nb.set_max_workspace_bytes(spec["budget"])
-# Compile / load every kernel on a tiny problem first, so the peak is the call's own.
-# (same geometry, so the same code paths and kernels; loaded from the JIT cache).
-side = layer.k + 2 * layer.stride
-tiny = suite.Layer(2, layer.c, side, side, 2, layer.k, layer.stride, layer.pad)
-xt, wt, bt = suite.inputs(tiny, dtype)
+# Load every kernel first (from the JIT cache), so the peak is the call's own:
+# one image of the same layer takes the same code path (tile kernels or shifted
+# GEMMs are chosen by size, channels, filters and map width); its scratch is
+# then released, so the measured call allocates its own.
+warm = suite.Layer(1, layer.c, layer.h, layer.w, layer.f, layer.k, layer.stride, layer.pad)
+xt, wt, bt = suite.inputs(warm, dtype)
 impl = spec["impl"]
 def run(x, w, b, layer):
     s, p = layer.stride, layer.pad
@@ -411,7 +412,10 @@ def run(x, w, b, layer):
     if impl == "numpy_peer":
         return suite.numpy_peer(x, w, b, s, p)
     raise ValueError(impl)
-run(xt, wt, bt, tiny)
+run(xt, wt, bt, warm)
+from im2col_nb._workspace import release_scratch
+release_scratch()
+del xt, wt, bt
 def status(key):
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -446,8 +450,9 @@ def memory_probe(layer: Layer, impl: str, dtype=np.float32, budget: int | None =
     ``tracemalloc_peak``: bytes allocated at the peak (NumPy and Numba
     allocations, all threads), scratch buffers included since the process is
     fresh. ``rss_peak_delta``: growth of the peak resident set size during the
-    call (everything, incl. BLAS buffers), after the kernels were compiled on
-    a tiny problem. The inputs are allocated before either is measured.
+    call (everything, incl. BLAS buffers), after the kernels were loaded by a
+    call on one image of the same layer (same code path; its scratch then
+    released). The inputs are allocated before either is measured.
     """
     spec = {"layer": asdict(layer), "impl": impl, "dtype": np.dtype(dtype).name, "budget": budget}
     env = dict(os.environ)
