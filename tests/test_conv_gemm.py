@@ -15,10 +15,13 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import naive  # noqa: E402
+from _strategies import conv_problems  # noqa: E402
 from conftest import tolerance  # noqa: E402
 
 import im2col_nb  # noqa: E402
@@ -499,3 +502,29 @@ def test_shift_used_only_where_it_pays():
     assert not _conv_gemm._uses_shift(64, 64, conv_geometry(56, 56, (3, 3), 2, 1, 1), 1)
     assert not _conv_gemm._uses_shift(64, 64, conv_geometry(56, 56, (1, 1), 1, 0, 1), 1)
     assert not _conv_gemm._uses_shift(256, 256, conv_geometry(14, 14, (3, 3), 1, 1, 1), 1)
+
+
+@st.composite
+def stride1_problems(draw):
+    """A random conv_problems() problem made stride 1 and ungrouped (what the
+    shifted GEMMs take), with or without a bias, in either layout."""
+    p = draw(conv_problems())
+    n, c, h, w = p["shape"]
+    f, _, kh, kw = p["wshape"]
+    geo = dict(p["geo"], stride=1, groups=1)
+    return dict(p, wshape=(f, c, kh, kw), geo=geo, bias=draw(st.booleans()),
+                layout=draw(st.sampled_from(["NCHW", "NHWC"])),
+                dtype=draw(st.sampled_from([np.float32, np.float64])))
+
+
+# (about a quarter of the examples take the shifted GEMMs: not 1x1, budget big enough)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(p=stride1_problems())
+def test_hypothesis_shifted_gemms_match_naive(parallel, shifted, p):
+    """Random stride-1 geometries (dilation, 'same'/'valid'/pairs, tiny
+    budgets that fall back to patch matrices) through the shifted GEMMs."""
+    rng = np.random.default_rng(p["seed"])
+    x = rng.standard_normal(p["shape"]).astype(p["dtype"])
+    w = rng.standard_normal(p["wshape"]).astype(p["dtype"])
+    b = rng.standard_normal(w.shape[0]).astype(p["dtype"]) if p["bias"] else None
+    check(x, w, b, p["layout"], budget=p["budget"], **p["geo"])
