@@ -136,15 +136,21 @@ def test_budget_costs_no_speed(gate_results, thresholds):
 
 def test_peak_memory_within_budget(gate_results, thresholds):
     """Peak memory (tracemalloc, fresh interpreter) <= budget + output + input,
-    on a layer whose patch matrix is ~14x the budget."""
-    layer = suite.LAYERS["r18-l1"]
+    on two layers whose patch matrix is ~14x the budget: resnet18-conv1
+    (stride 2: tiles of patch matrices) and r18-l1 (stride 1: shifted GEMMs,
+    whose scratch the budget bounds too); the worse ratio counts."""
     budget = 4 * 2**20
-    assert layer.patch_bytes() > 10 * budget
-    mem = suite.memory_probe(layer, "conv2d", budget=budget)
-    bound = mem["budget"] + mem["out_bytes"] + mem["in_bytes"]
-    check(gate_results, thresholds, "memory_bound_over_peak", bound / mem["tracemalloc_peak"],
-          f"peak {mem['tracemalloc_peak'] / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB, "
-          f"rss growth {mem['rss_peak_delta'] / 2**20:.1f} MiB, patch {layer.patch_bytes() / 2**20:.0f} MiB")
+    ratios, details = [], []
+    for name in ("resnet18-conv1", "r18-l1"):
+        layer = suite.LAYERS[name]
+        assert layer.patch_bytes() > 10 * budget
+        mem = suite.memory_probe(layer, "conv2d", budget=budget)
+        bound = mem["budget"] + mem["out_bytes"] + mem["in_bytes"]
+        ratios.append(bound / mem["tracemalloc_peak"])
+        details.append(f"{name}: peak {mem['tracemalloc_peak'] / 2**20:.1f} MiB, bound "
+                       f"{bound / 2**20:.1f} MiB, rss growth {mem['rss_peak_delta'] / 2**20:.1f} MiB, "
+                       f"patch {layer.patch_bytes() / 2**20:.0f} MiB")
+    check(gate_results, thresholds, "memory_bound_over_peak", min(ratios), "; ".join(details))
 
 
 def test_direct_is_a_fair_opponent(gate_results, thresholds):
