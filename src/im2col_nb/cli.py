@@ -438,10 +438,20 @@ def _release_workspace() -> None:
     release_scratch()
 
 
+# Untimed calls before the timed ones: a multi-threaded call right after
+# another thread pool's work (the previous method's BLAS or Numba threads still
+# spinning, or parked) runs up to ~1.5-2x slower (bench/suite.py SETTLE_S).
+SETTLE_S = 0.15
+
+
 def measure(method: Method, x, w, layer: Layer, repeat: int | None, budget_s: float):
     """(output, best time, all times, peak bytes or None). The first call is
-    a warm-up (JIT compile); `repeat=None` repeats until `budget_s` seconds."""
+    a warm-up (JIT compile), followed by SETTLE_S seconds of untimed calls;
+    `repeat=None` repeats until `budget_s` seconds."""
     out = method.run(x, w, layer)
+    settle_end = time.perf_counter() + SETTLE_S
+    while time.perf_counter() < settle_end:
+        method.run(x, w, layer)
     times: list[float] = []
     start = time.perf_counter()
     while True:
