@@ -117,6 +117,35 @@ def test_input_grad_matches_naive(backend, layout, i):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("geo", [dict(padding=1), dict(padding="same", dilation=2),
+                                 dict(padding=(0, 2)), dict(padding=1, groups=2)],
+                         ids=["pad1", "same-dilated", "pad02", "groups"])
+def test_stride1_input_grad_through_the_conv_drivers(backend, layout, geo, monkeypatch):
+    """Stride-1 input gradients run as a forward convolution (the full
+    correlation) when it pays, through every conv2d engine: the patch-matrix
+    tiles (more input channels than filters), and (forced for these small
+    shapes) the shifted GEMMs, on two workers; else GEMM + col2im."""
+    from im2col_nb import _conv_gemm
+
+    groups = geo.get("groups", 1)
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 2)
+    for channels, filters in ((4, 6), (6, 4)):
+        x_shape, w_shape = (3, channels, 9, 11), (filters, channels // groups, 3, 2)
+        w = rng.standard_normal(w_shape)
+        go = rng.standard_normal(naive.conv2d(np.zeros(x_shape), w, **geo).shape)
+        want = naive.conv2d_input_grad(x_shape, w, go, **geo)
+        for shift in (False, True):
+            monkeypatch.setattr(_conv_gemm, "SHIFT_MIN_CHANNELS", 1 if shift else 10**9)
+            monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_WASTE", 1.0)
+            monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
+            for dtype in DTYPES:
+                got = input_grad(x_shape, w.astype(dtype), go.astype(dtype), layout, **geo)
+                assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("i", range(len(CASES)), ids=CASE_IDS)
 def test_weight_grad_matches_naive(backend, layout, i):
     x, w, go, geo = case_arrays(i, np.random.default_rng(100 + i))

@@ -328,6 +328,13 @@ def _uses_shift(channels: int, filters: int, geom, groups: int) -> bool:
             and overrun <= SHIFT_MAX_WASTE * (geom.out_w + overrun))
 
 
+def runs_shifted(channels: int, filters: int, geom, groups: int, dtype, flops: int) -> bool:
+    """Whether conv_nchw / conv_nhwc run this problem as shifted GEMMs (unless
+    the budget is too small for one output row's scratch)."""
+    return (_uses_shift(channels, filters, geom, groups)
+            and _native_gemm(backend_module(), np.dtype(dtype), flops) is not None)
+
+
 def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, cap: int,
                 workers: int, channels_last: bool = False) -> _Plan | None:
     """Tiles of output rows for conv_shift_nchw (conv_shift_nhwc if

@@ -5,7 +5,9 @@ like the forward convolution, in the same bounded, reused scratch memory:
 
 * input gradient: ``cols = W^T @ grad_output``, then ``col2im(cols)`` sums
   every patch entry back onto the pixel it was read from (``row2im`` for
-  channels-last);
+  channels-last); with stride 1, where it pays, a forward convolution of
+  ``grad_output`` with the flipped kernel instead (conv2d's own driver,
+  shifted GEMMs included: see `_input_grad`);
 * weight gradient: ``grad_output @ im2col(input)^T``, accumulated over chunks
   of images (and of output rows when one image's patch matrix exceeds the
   budget);
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._backend import backend_module
+from ._conv_gemm import conv_nchw, conv_nhwc, runs_shifted
 from ._validation import (
     Geometry,
     _describe,
@@ -155,10 +158,55 @@ def _by_layout(layout, drivers, result, operands, *args) -> None:
     drivers[layout](*args)
 
 
+def _full_correlation(geom: Geometry, height: int, width: int) -> Geometry | None:
+    """With stride 1 the input gradient is itself a convolution: of the
+    output gradient with the kernel flipped and its channel axes swapped,
+    padded by the dilated kernel span minus the forward padding ("full"
+    correlation). Its geometry, producing `height` x `width`, or None when
+    strided or when the forward padding exceeds the kernel span."""
+    if (geom.stride_h, geom.stride_w) != (1, 1):
+        return None
+    top = geom.dilation_h * (geom.kernel_h - 1) - geom.pad_top
+    left = geom.dilation_w * (geom.kernel_w - 1) - geom.pad_left
+    if top < 0 or left < 0:
+        return None
+    return geom._replace(pad_top=top, pad_left=left, out_h=height, out_w=width)
+
+
+def _flipped_transposed(weight: np.ndarray, groups: int) -> np.ndarray:
+    """(F, C/groups, kh, kw) -> (C, F/groups, kh, kw), each group's filter and
+    channel axes swapped and the taps flipped: the kernel of `_full_correlation`."""
+    filters, cg, kh, kw = weight.shape
+    fg = filters // groups
+    flipped = weight.reshape(groups, fg, cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    return np.ascontiguousarray(flipped).reshape(groups * cg, fg, kh, kw)
+
+
 def _input_grad(go, weight, out, geom, groups, layout, budget) -> None:
     """Overwrite `out` (the input-shaped gradient, 4-D) with the adjoint of
     conv2d(., weight) applied to `go` (the output-shaped gradient, 4-D).
-    `geom.out_h`/`out_w` must be go's spatial size."""
+    `geom.out_h`/`out_w` must be go's spatial size.
+
+    Stride 1: conv2d's own driver on the full correlation when that pays --
+    it runs as shifted GEMMs (no patch matrix, no col2im), or the input has
+    at least as many channels as there are filters (its patch matrix is then
+    no bigger than the C*kh*kw x positions one col2im would sum). Measured
+    (2 threads, float32): cifar 2.1x, r18-l1 2.0x, vgg-wide 1.4x, r18-l2
+    1.35x, r18-l3/l4 1.1-1.2x faster; lenet-c1 (1 input channel, 32
+    filters, no shifted GEMMs) would be 4.7x slower and keeps the col2im
+    route. Else ``W^T @ grad_output`` then col2im."""
+    height, width = out.shape[2:] if layout == "NCHW" else out.shape[1:3]
+    full = None if _maps_one_to_one(geom, height, width) else _full_correlation(geom, height, width)
+    if full is not None:
+        channels_in, filters = weight.shape[1] * groups, weight.shape[0]
+        flops = 2 * go.shape[0] * channels_in * filters // groups * geom.kernel_area * height * width
+        if channels_in < filters and not runs_shifted(filters, channels_in, full, groups, go.dtype,
+                                                      flops):
+            full = None
+    if full is not None:
+        _by_layout(layout, _CONV, out, (go,), go, _flipped_transposed(weight, groups), None, out,
+                   full, groups, budget)
+        return
     _by_layout(layout, _INPUT_GRAD, out, (go,), go, weight, out, geom, groups, budget)
 
 
@@ -308,6 +356,7 @@ def _weight_grad_nhwc(x, go, gw, geom, groups, budget) -> None:
 
 
 _INPUT_GRAD = {"NCHW": _input_grad_nchw, "NHWC": _input_grad_nhwc}
+_CONV = {"NCHW": conv_nchw, "NHWC": conv_nhwc}
 _WEIGHT_GRAD = {"NCHW": _weight_grad_nchw, "NHWC": _weight_grad_nhwc}
 
 
@@ -364,7 +413,10 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     plus one col2im pass over the patch matrix. The patch matrix is built in
     chunks of images, then of channels of one image (NCHW) or of output rows
     (NHWC), within `max_workspace_bytes` (at least one channel or output row
-    of one image is built at once).
+    of one image is built at once). With stride 1 the gradient is computed,
+    where that is cheaper, as ``conv2d`` of `grad_output` with the flipped
+    kernel ("full" correlation): the same flops, and no col2im (on the
+    benchmark layers 1.1-2.1x faster; see docs/how-im2col-works.md).
 
     Examples
     --------
@@ -619,7 +671,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     -----
     Cost: ``2*N*C_in*(F/groups)*kh*kw*H*W`` flops in BLAS plus one col2im pass,
     the patch matrix chunked within `max_workspace_bytes` as in
-    `conv2d_input_grad`.
+    `conv2d_input_grad` (stride 1: a forward convolution with the flipped
+    kernel where that is cheaper, as there).
 
     Examples
     --------
