@@ -185,15 +185,23 @@ def test_worker_error_propagates_and_restores(parallel, rng, monkeypatch):
     assert [c.num_threads for c in controllers] == before
 
 
-def test_concurrent_calls_from_threads(parallel, rng):
+@pytest.mark.parametrize("kernel", ["tiles", "shifted", "shifted-nhwc"])
+def test_concurrent_calls_from_threads(parallel, rng, monkeypatch, kernel):
+    if kernel != "tiles":  # every stride-1 call takes the shifted GEMMs
+        monkeypatch.setattr(_conv_gemm, "SHIFT_MIN_CHANNELS", 1)
+        monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_WASTE", 1.0)
+        monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
+    layout = "NHWC" if kernel == "shifted-nhwc" else "NCHW"
     x, wt, b = data(rng, 4, 3, 10, 10, 5, (3, 3), dtype=np.float32)
-    want = conv2d(x, wt, b, padding=1)
+    if layout == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    want = conv2d(x, wt, b, padding=1, layout=layout)
     results, errors = [], []
 
     def run():
         try:
             for _ in range(5):
-                results.append(conv2d(x, wt, b, padding=1))
+                results.append(conv2d(x, wt, b, padding=1, layout=layout))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
