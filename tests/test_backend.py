@@ -258,7 +258,7 @@ def test_backends_expose_the_same_functions():
     # Only the tile kernels calling BLAS from Numba are Numba's alone (the NumPy
     # backend runs the same tiles from _conv_gemm's Python driver).
     assert numba_mod.NUMBA_ONLY == ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw",
-                                    "conv_shift_nhwc")
+                                    "conv_shift_nhwc", "weight_grad_tiles_nchw")
     assert public(numba_mod) - set(numba_mod.NUMBA_ONLY) == public(numpy_mod)
     for name in ("im2col", "col2im", "im2row_nhwc", "conv2d_direct_nchw", "conv2d_direct_nhwc"):
         assert name in public(numpy_mod)

@@ -145,6 +145,49 @@ def test_stride1_input_grad_through_the_conv_drivers(backend, layout, geo, monke
                 assert_close(got, want, dtype)
 
 
+# Tile kinds of conv2d's planner: (FOLD_POSITIONS, TILE_MIN_FLOPS, TILE_POSITIONS)
+WEIGHT_TILE_MODES = {"default": None, "one-image": (1, 0, 2048), "stacked": (1, 10**12, 2048),
+                     "folded": (10**6, 0, 2048), "part-rows": (1, 0, 3)}
+
+
+@pytest.mark.parametrize("mode", list(WEIGHT_TILE_MODES))
+@pytest.mark.parametrize("i", range(len(CASES)), ids=CASE_IDS)
+def test_weight_grad_tile_kernel_matches_naive(backend, i, mode, monkeypatch):
+    """The NCHW weight gradient through the Numba tile kernel (forced for these
+    small shapes, two workers), every kind of tile; the kernel must really run."""
+    from im2col_nb import _conv_gemm
+
+    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 2)
+    if WEIGHT_TILE_MODES[mode] is not None:
+        for name, value in zip(("FOLD_POSITIONS", "TILE_MIN_FLOPS", "TILE_POSITIONS"),
+                               WEIGHT_TILE_MODES[mode]):
+            monkeypatch.setattr(_conv_gemm, name, value)
+    calls = []
+    real = _conv_gemm.backend_module
+
+    class Spy:
+        def __getattr__(self, name):
+            value = getattr(real(), name)
+            if name != "weight_grad_tiles_nchw":
+                return value
+
+            def counted(*args):
+                calls.append(name)
+                return value(*args)
+            return counted
+
+    monkeypatch.setattr(_conv_gemm, "backend_module", Spy)
+    x, w, go, geo = case_arrays(i, np.random.default_rng(200 + i))
+    want = naive.conv2d_weight_grad(x, w.shape, go, **geo)
+    for dtype in DTYPES:
+        got = weight_grad(x.astype(dtype), w.shape, go.astype(dtype), "NCHW", **geo)
+        assert_close(got, want, dtype)
+    native = im2col_nb.get_backend() == "numba" and _conv_gemm._blas.gemm_function(np.float64)
+    one_to_one = w.shape[2:] == (1, 1) and geo.get("stride", 1) == 1 and "padding" not in geo
+    assert len(calls) == (2 if native and not one_to_one else 0)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("i", range(len(CASES)), ids=CASE_IDS)
 def test_weight_grad_matches_naive(backend, layout, i):

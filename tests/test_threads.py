@@ -379,7 +379,8 @@ def test_no_blas_inside_numba_kernels():
     assert sorted(takes_gemm) == [("_numba_backend.py", "_conv_shift_nchw"),
                                   ("_numba_backend.py", "_conv_shift_nhwc"),
                                   ("_numba_backend.py", "_conv_tiles_nchw"),
-                                  ("_numba_backend.py", "_conv_tiles_nhwc")]
+                                  ("_numba_backend.py", "_conv_tiles_nhwc"),
+                                  ("_numba_grad.py", "_weight_grad_tiles_nchw")]
 
 
 # ---------------------------------------------------------------------------

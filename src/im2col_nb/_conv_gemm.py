@@ -382,7 +382,8 @@ def _tuning() -> tuple:
 
 @functools.lru_cache(maxsize=256)
 def _plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, itemsize: int,
-               budget: int, has_bias: bool, workers: int, native: bool, tuning: tuple) -> _Plan:
+               budget: int, has_bias: bool, workers: int, native: bool, tuning: tuple,
+               allow_shift: bool = True) -> _Plan:
     """Tiles, bias fusion and the Numba kernel's table of one conv2d shape.
 
     Cached: a training or inference loop calls the same shapes again and
@@ -397,7 +398,7 @@ def _plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, items
     # one per kernel tap with the NumPy backend).
     cap = _tile_cap(budget, workers, (k_total + 1) * itemsize if native else None)
     pointwise = _is_pointwise(geom)
-    if native and _uses_shift(channels, filters, geom, groups):
+    if native and allow_shift and _uses_shift(channels, filters, geom, groups):
         plan = _shift_plan(n_img, channels, filters, geom, itemsize, cap, workers)
         if plan is not None:
             return plan
@@ -542,6 +543,36 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         backend.scatter_folded(result, bias, out3[n0:n0 + nb])
 
     run_tiles(len(tiles), tile, workers)
+
+
+def weight_grad_nchw(x, go, gw, geom, groups: int, budget: int) -> bool:
+    """``gw (F, C/groups*kh*kw) = sum over images of go (F, L) @ im2col(x).T``,
+    the weight gradient of conv2d for `x` (N, C, H, W) and `go` (N, F, L), in
+    the Numba tile kernel: conv2d's tiles, each worker adding its tiles'
+    GEMMs into its own accumulator, summed at the end. Returns False, having
+    done nothing, where that kernel does not run (NumPy backend, NumPy's GEMM
+    not found, a call under PARALLEL_MIN_FLOPS): the caller's loop of
+    whole-batch im2col + batched matmul does the work then."""
+    backend = backend_module()
+    n_img, channels = x.shape[:2]
+    filters, k_group = gw.shape
+    flops = 2 * n_img * filters * k_group * geom.out_area
+    gemm = _native_gemm(backend, x.dtype, flops)
+    if gemm is None or getattr(backend, "weight_grad_tiles_nchw", None) is None:
+        return False
+    plan = _plan_nchw(n_img, channels, filters, geom, groups, x.dtype.itemsize, budget, False,
+                      _workers(flops), True, _tuning(), allow_shift=False)
+    k_total = channels * geom.kernel_area
+    # scratch per tile: its patch matrix and, for several images, their
+    # grad_output gathered side by side (the GEMM's K runs across them)
+    length = max(k_total * ld + (filters * nb * (p1 - p0) if nb > 1 else 0)
+                 for _, nb, p0, p1, _, ld in plan.table.tolist())
+    acc = np.zeros((plan.workers, filters, k_group), x.dtype)
+    work = scratch((plan.workers, length), x.dtype)
+    with single_threaded_blas() if plan.workers > 1 else nullcontext():
+        backend.weight_grad_tiles_nchw(gemm, x, go, acc, plan.table, geom, work)
+    np.sum(acc, axis=0, out=gw)
+    return True
 
 
 # ---------------------------------------------------------------------------

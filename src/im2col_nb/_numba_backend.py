@@ -1070,10 +1070,12 @@ def _conv_tiles_nhwc(gemm, x, weight_rows, bias, has_bias, out, starts, position
 # to call from several threads at once, which the conv2d driver's workers do;
 # _threads therefore does not serialise them under a non-thread-safe layer.
 SERIAL = ("im2col_tile", "im2row_tile", "scatter_folded")
-# Backend functions the NumPy backend does not have: the tile kernel that
-# calls BLAS from inside a parallel Numba loop. Without it (NumPy backend, or
-# no GEMM symbol found) conv2d runs the same tiles from its Python driver.
-NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw", "conv_shift_nhwc")
+# Backend functions the NumPy backend does not have: the kernels that call
+# BLAS from inside a parallel Numba loop. Without them (NumPy backend, or no
+# GEMM symbol found) conv2d runs the same tiles from its Python driver (and
+# the weight gradient its whole-batch im2col + batched matmul).
+NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw", "conv_shift_nhwc",
+              "weight_grad_tiles_nchw")
 
 
 def _plane_buffers(geom, x, p0, p1, count=1):

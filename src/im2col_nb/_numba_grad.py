@@ -13,12 +13,77 @@ the output once and can then feed the patch matrix in chunks of output rows.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
+from ._numba_backend import _im2col_tile, _plane_buffers
 from ._numba_common import JIT_OPTIONS as _JIT
 from ._numba_common import valid_range as _valid_range
 
-__all__ = ["row2im_nhwc"]
+__all__ = ["row2im_nhwc", "weight_grad_tiles_nchw"]
+
+
+@njit(parallel=True, **_JIT)
+def _weight_grad_tiles_nchw(gemm, x, go, acc, tiles, work, planes, idxs, kernel_h, kernel_w,
+                            stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, out_w):
+    # The weight gradient in one parallel region, tiled as conv2d's forward
+    # (_conv_tiles_nchw): worker w takes tiles w, w + workers, ..., builds the
+    # tile's patch matrix cols (K, span) with the serial im2col, and adds
+    # grad_output (F, span) @ cols.T into its own accumulator acc[w] (F,
+    # K/groups) with NumPy's single-threaded cblas_?gemm (beta = 1); the
+    # caller sums the workers' accumulators. A tile of several images first
+    # gathers their grad_output into (F, span) scratch (their columns are
+    # one GEMM's K); a tile of one image reads it in place (ld = L).
+    # tiles[t] = (n0, images, p0, p1, folded, ld) as for _conv_tiles_nchw.
+    workers = work.shape[0]
+    filters, kg = acc.shape[1], acc.shape[2]
+    groups = x.shape[1] * kernel_h * kernel_w // kg
+    fg = filters // groups
+    k_total = kg * groups
+    area = go.shape[2]
+    for worker in prange(workers):
+        buf = work[worker]
+        for t in range(worker, tiles.shape[0], workers):
+            n0, n_img, p0, p1, ld = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 5]
+            width = p1 - p0
+            span = n_img * width
+            cols = buf[:k_total * ld].reshape(k_total, ld)
+            _im2col_tile(x, cols, n0, n_img, p0, p1, kernel_h, kernel_w, stride_h, stride_w,
+                         pad_top, pad_left, dilation_h, dilation_w, out_w, planes[worker],
+                         idxs[worker])
+            if n_img > 1:
+                grads = buf[k_total * ld:k_total * ld + filters * span].reshape(filters, span)
+                count = np.uint64(width)
+                first = np.uint64(p0)
+                for f in range(filters):
+                    row = grads[f]
+                    for b in range(n_img):
+                        src = go[n0 + b, f]
+                        d = np.uint64(b * width)
+                        for q in range(count):
+                            row[d + q] = src[first + q]
+                ld_go = span
+            else:
+                grads = go[n0, :, p0:]
+                ld_go = area
+            for g in range(groups):
+                gemm(101, 111, 112, fg, kg, span, 1.0, grads[g * fg:].ctypes, ld_go,
+                     cols[g * kg:].ctypes, ld, 1.0, acc[worker, g * fg:].ctypes, kg)
+
+
+def weight_grad_tiles_nchw(gemm, x, go, acc, tiles, geom, work):
+    """Add the weight gradient ``sum over tiles of grad_output @ cols.T`` of
+    `x` (N, C, H, W) and `go` (N, F, OH*OW) into `acc` (workers, F,
+    C/groups*kh*kw), one accumulator per worker (`work` rows: scratch for a
+    tile's patch matrix and gathered grad_output); `tiles` as for
+    conv_tiles_nchw; `gemm` NumPy's cblas_?gemm (see _blas.py)."""
+    workers = work.shape[0]
+    widest = int((tiles[:, 3] - tiles[:, 2]).max())
+    planes, _ = _plane_buffers(geom, x, 0, widest + geom.out_w, workers)
+    idxs = np.empty((workers, widest), dtype=np.uint64)
+    _weight_grad_tiles_nchw(gemm, x, go, acc, tiles, work, planes, idxs, geom.kernel_h,
+                            geom.kernel_w, geom.stride_h, geom.stride_w, geom.pad_top,
+                            geom.pad_left, geom.dilation_h, geom.dilation_w, geom.out_w)
 
 
 @njit(parallel=True, **_JIT)

@@ -62,6 +62,9 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
          dict(padding=1)),
         ("conv2d NHWC shifted", "conv2d", (arr(2, 24, 24, 32), arr(32, 32, 3, 3)),
          dict(padding=1, layout="NHWC")),
+        # and the weight gradient's tile kernel
+        ("conv2d_weight_grad NCHW tiled", "conv2d_weight_grad", (x_big, w_big.shape, x_big),
+         dict(padding=1)),
     ]
     for layout, xx in (("NCHW", x), ("NHWC", x_nhwc)):
         for method in ("direct", "im2col"):
