@@ -306,6 +306,39 @@ def nhwc_table(rows, threads=None):
     return "\n".join(lines), g
 
 
+def backward_table(rows):
+    """Backward-pass table (test_backward.py): our input and weight gradients
+    against the forward's bare GEMM and PyTorch's, and the geometric means."""
+    per = {r["layer"]: r["interleaved"] for r in rows
+           if r.get("group") == "ratios float32 backward" and "interleaved" in r}
+    names = [n for n in suite.LAYERS if n in per]
+    if not names:
+        return "", {}
+    lines = ["| layer (N,C,H,W->F,k,s,p) | input grad (ms) | weight grad (ms) | bare GEMM (ms) | "
+             "PyTorch input grad (ms) | PyTorch weight grad (ms) | input grad / GEMM time | "
+             "weight grad / GEMM time | PyTorch / ours, input grad | PyTorch / ours, weight grad |",
+             "|" + "---|" * 10]
+    ratios = defaultdict(list)
+    for n in names:
+        t = per[n]
+
+        def ms(impl):
+            return f"{t[impl] * 1e3:.2f}" if impl in t else ""
+
+        cells = [_ratio_cell(t, "input_grad", "gemm", ratios["input"]),
+                 _ratio_cell(t, "weight_grad", "gemm", ratios["weight"]),
+                 _ratio_cell(t, "torch_input_grad", "input_grad", ratios["torch_input"]),
+                 _ratio_cell(t, "torch_weight_grad", "weight_grad", ratios["torch_weight"])]
+        lines.append(f"| {n} ({suite.LAYERS[n].label()}) | {ms('input_grad')} | {ms('weight_grad')} | "
+                     f"{ms('gemm')} | {ms('torch_input_grad')} | {ms('torch_weight_grad')} | "
+                     + " | ".join(cells) + " |")
+    g = {k: geomean(v) for k, v in ratios.items() if v}
+    lines.append("| **geometric mean** | | | | | | " + " | ".join(
+        f"**{g[k]:.2f}**" if k in g else "" for k in ("input", "weight", "torch_input", "torch_weight"))
+        + " |")
+    return "\n".join(lines), g
+
+
 def memory_table(rows):
     per = defaultdict(dict)
     for r in rows:
@@ -427,6 +460,7 @@ def write_report(json_path, out_path, img_dir):
     timg, gim, gim1 = im2col_table(rows)
     tn, gn = nhwc_table(rows)
     tn1, gn1 = nhwc_table(rows, 1)
+    tb, gb = backward_table(rows)
 
     def img(key, alt):
         return f"![{alt}]({rel_img}/{made[key]})" if key in made else "_(no data in this run)_"
@@ -470,6 +504,7 @@ load above). Treat differences of a few percent as noise.
 | channels-last: conv2d NHWC / bare GEMM of the NHWC orientation (time) | {g(gn, 'gemm')} | {g(gn1, 'gemm')} |
 | channels-last: PyTorch channels_last / conv2d NHWC time (>= 1: conv2d faster) | {g(gn, 'torch')}; on {gn.get('torch_wins', (0, 0))[0]} of {gn.get('torch_wins', (0, 0))[1]} layers | {g(gn1, 'torch')}; on {gn1.get('torch_wins', (0, 0))[0]} of {gn1.get('torch_wins', (0, 0))[1]} layers |
 | im2col <= 1.25x a memcpy (one thread) of the patch matrix's bytes, whole batch | {f'{gim:.2f}' if gim else 'n/a'} | {f'{gim1:.2f}' if gim1 else 'n/a'} |
+| backward passes (no target): input grad / GEMM, weight grad / GEMM time; PyTorch / ours | {g(gb, 'input')}, {g(gb, 'weight')}; {g(gb, 'torch_input')}, {g(gb, 'torch_weight')} | n/a |
 
 Geometric means over the ten layers, from interleaved rounds. "One thread":
 Numba, BLAS and PyTorch all limited to one thread, which removes most of the
@@ -515,6 +550,18 @@ All threads:
 One thread:
 
 {tn1 or '_(not run)_'}
+
+## Backward passes, float32
+
+`conv2d_input_grad` and `conv2d_weight_grad` (NCHW, all threads) for a random
+output gradient (`test_backward_ratios`, fastest of 5 interleaved rounds),
+against the forward's bare GEMM (each gradient is one GEMM of the same flops)
+and PyTorch's `torch.nn.grad.conv2d_input` / `conv2d_weight`. With stride 1
+the input gradient runs as a forward convolution of the output gradient with
+the flipped kernel (shifted GEMMs where those pay), else as GEMM + col2im; the
+weight gradient multiplies conv2d's cache-sized patch-matrix tiles.
+
+{tb or '_(not run)_'}
 
 ## Layers, float64 (subset)
 

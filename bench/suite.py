@@ -188,6 +188,10 @@ IMPLS = ("conv2d", "conv2d_direct", "numpy_backend", "numpy_peer", "numpy_peer_e
 # Channels-last (NHWC): conv2d(layout="NHWC"), PyTorch on channels_last tensors, and the GEMM
 # of that orientation; conv2d (NCHW) as the reference for what the layout costs.
 NHWC_IMPLS = ("conv2d_nhwc", "gemm_nhwc", "torch_nhwc", "conv2d")
+# Backward passes (NCHW): conv2d_input_grad / conv2d_weight_grad, PyTorch's
+# torch.nn.grad.conv2d_input / conv2d_weight, and the forward's bare GEMM (each
+# gradient is one GEMM of the same flops).
+BACKWARD_IMPLS = ("input_grad", "weight_grad", "torch_input_grad", "torch_weight_grad", "gemm")
 
 
 def bare_gemm(m: int, k: int, n: int, dtype=np.float32, transposed_b: bool = False):
@@ -219,6 +223,8 @@ def make_call(impl: str, layer: Layer, dtype=np.float32):
     """
     if impl in ("conv2d_nhwc", "torch_nhwc", "gemm_nhwc"):
         return _make_call_nhwc(impl, layer, dtype)
+    if impl in ("input_grad", "weight_grad", "torch_input_grad", "torch_weight_grad"):
+        return _make_call_backward(impl, layer, dtype)
     x, w, b = inputs(layer, dtype)
     s, p = layer.stride, layer.pad
     if impl == "conv2d":
@@ -251,6 +257,29 @@ def make_call(impl: str, layer: Layer, dtype=np.float32):
     if impl == "gemm":
         return bare_gemm(*layer.gemm_mkn, dtype)
     raise ValueError(f"unknown implementation {impl!r}")
+
+
+def _make_call_backward(impl: str, layer: Layer, dtype=np.float32):
+    """The gradients of `layer`'s convolution for a random output gradient:
+    ours (``input_grad``, ``weight_grad``) or PyTorch's (None if absent)."""
+    x, w, _ = inputs(layer, dtype)
+    s, p = layer.stride, layer.pad
+    geom = layer.geom
+    go = np.random.default_rng(2).standard_normal(
+        (layer.n, layer.f, geom.out_h, geom.out_w)).astype(dtype)
+    if impl == "input_grad":
+        return lambda: im2col_nb.conv2d_input_grad(x.shape, w, go, stride=s, padding=p)
+    if impl == "weight_grad":
+        return lambda: im2col_nb.conv2d_weight_grad(x, w.shape, go, stride=s, padding=p)
+    if not torch_available():
+        return None
+    import torch
+
+    torch.set_num_threads(workers())
+    xt, wt, got = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(go)
+    if impl == "torch_input_grad":
+        return lambda: torch.nn.grad.conv2d_input(xt.shape, wt, got, stride=s, padding=p)
+    return lambda: torch.nn.grad.conv2d_weight(xt, wt.shape, got, stride=s, padding=p)
 
 
 def _make_call_nhwc(impl: str, layer: Layer, dtype=np.float32):
