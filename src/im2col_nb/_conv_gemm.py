@@ -295,6 +295,24 @@ def patch_ld(span: int, itemsize: int) -> int:
     return span + (unit - span) % (2 * unit)
 
 
+def weight_rows(weight, groups: int) -> np.ndarray:
+    """(F, C/groups, kh, kw) -> (groups, F/groups, kh*kw*C/groups), columns in
+    the NHWC patch rows' (ki, kj, channel) order: a copy of the small weight,
+    never of the input."""
+    filters, cg, kh, kw = weight.shape
+    fg = filters // groups
+    return np.ascontiguousarray(
+        weight.reshape(groups, fg, cg, kh, kw).transpose(0, 1, 3, 4, 2)
+    ).reshape(groups, fg, kh * kw * cg)
+
+
+def _weight_taps(weight) -> np.ndarray:
+    """(F, C, kh, kw) -> (kh*kw, F, C): the weight tap by tap, as the
+    shifted-GEMM kernels multiply it."""
+    filters, channels, kh, kw = weight.shape
+    return np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(kh * kw, filters, channels)
+
+
 class _Plan(NamedTuple):
     """What conv_nchw decides from the shapes alone (see `_plan_nchw`)."""
 
@@ -477,10 +495,9 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         # row, BLAS single-threaded meanwhile.
         work = scratch((workers, plan.work_length), dtype)
         if plan.shift:
-            weight_taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(
-                geom.kernel_area, filters, channels)
             with single_threaded_blas() if workers > 1 else nullcontext():
-                backend.conv_shift_nchw(gemm, x, weight_taps, bias, out3, plan.table, geom, work)
+                backend.conv_shift_nchw(gemm, x, _weight_taps(weight), bias, out3, plan.table,
+                                        geom, work)
             return
         with single_threaded_blas() if workers > 1 else nullcontext():
             backend.conv_tiles_nchw(gemm, x, w_ext if fuse else w2, bias, out3, plan.table, geom,
@@ -589,11 +606,6 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
     k_total = channels * geom.kernel_area
     area = geom.out_area
     dtype, itemsize = x.dtype, x.dtype.itemsize
-    # Weight as (groups, F/groups, kh*kw*C/groups) in the patch rows' column
-    # order (ki, kj, channel): a copy of the small weight, never of the input.
-    weight_rows = np.ascontiguousarray(
-        weight.reshape(groups, fg, cg, geom.kernel_h, geom.kernel_w).transpose(0, 1, 3, 4, 2)
-    ).reshape(groups, fg, cgk)
     out2 = out.reshape(n_img * area, filters)
     flops = 2 * n_img * filters * cgk * area
     workers = _workers(flops)
@@ -603,12 +615,12 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
                            _tile_cap(budget, workers, (k_total + 1) * itemsize), workers,
                            channels_last=True)
         if plan is not None:
-            weight_taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(
-                geom.kernel_area, filters, channels)
             work = scratch((plan.workers, plan.work_length), dtype)
             with single_threaded_blas() if plan.workers > 1 else nullcontext():
-                backend.conv_shift_nhwc(gemm, x, weight_taps, bias, out2, plan.table, geom, work)
+                backend.conv_shift_nhwc(gemm, x, _weight_taps(weight), bias, out2, plan.table,
+                                        geom, work)
             return
+    w_rows = weight_rows(weight, groups)  # (groups, F/groups, kh*kw*C/groups)
     cap = _tile_cap(budget, workers)
     total = n_img * area
     pointwise = _is_pointwise(geom)
@@ -625,7 +637,7 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
         workers = max(1, min(workers, len(starts)))
         work = scratch((workers, 1 if pointwise else positions * k_total), dtype)
         with single_threaded_blas() if workers > 1 else nullcontext():
-            backend.conv_tiles_nhwc(gemm, x, weight_rows, bias, out2,
+            backend.conv_tiles_nhwc(gemm, x, w_rows, bias, out2,
                                     np.asarray(starts, dtype=np.int64), positions, geom,
                                     pointwise, work)
         return
@@ -641,7 +653,7 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int) -> None:
             backend.im2row_tile(x, rows, geom, groups, q0, q1)
         dest = out2[q0:q1]
         for grp in range(groups):
-            np.matmul(rows[:, grp * cgk:(grp + 1) * cgk], weight_rows[grp].T,
+            np.matmul(rows[:, grp * cgk:(grp + 1) * cgk], w_rows[grp].T,
                       out=dest[:, grp * fg:(grp + 1) * fg])
         if bias is not None:
             dest += bias

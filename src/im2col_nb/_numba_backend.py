@@ -1089,6 +1089,15 @@ def _plane_buffers(geom, x, p0, p1, count=1):
             np.empty(p1 - p0, dtype=np.uint64))
 
 
+def _tile_buffers(geom, x, tiles, workers):
+    """Per worker, a plane buffer and an offset table big enough for the
+    serial im2col of any tile in `tiles` (rows ``(n0, images, p0, p1, ...)``)."""
+    widest = int((tiles[:, 3] - tiles[:, 2]).max())
+    # (a tile of `widest` positions starting mid-row spans no more rows than [0, widest + OW))
+    planes, _ = _plane_buffers(geom, x, 0, widest + geom.out_w, workers)
+    return planes, np.empty((workers, widest), dtype=np.uint64)
+
+
 def im2col(x, cols, geom, row_start, row_count):
     """Fill `cols` (B, C*kh*kw, row_count*OW) with the patches of output rows
     [row_start, row_start + row_count) of `x` (B, C, H, W)."""
@@ -1130,9 +1139,7 @@ def conv_tiles_nchw(gemm, x, weight, bias, out, tiles, geom, groups, fused, poin
     matrix of its largest tile, plus the GEMM result of a folded one);
     `gemm` NumPy's cblas_?gemm (see _blas.py)."""
     workers = work.shape[0]
-    widest = int((tiles[:, 3] - tiles[:, 2]).max())
-    planes, _ = _plane_buffers(geom, x, 0, widest + geom.out_w, workers)
-    idxs = np.empty((workers, widest), dtype=np.uint64)
+    planes, idxs = _tile_buffers(geom, x, tiles, workers)
     has_bias = bias is not None
     _conv_tiles_nchw(gemm, x, weight, bias if has_bias else weight[:, 0].copy(), has_bias, out,
                      tiles, work, planes, idxs, geom.kernel_h, geom.kernel_w, geom.stride_h,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._numba_backend import _im2col_tile, _plane_buffers
+from ._numba_backend import _im2col_tile, _tile_buffers
 from ._numba_common import JIT_OPTIONS as _JIT
 from ._numba_common import valid_range as _valid_range
 
@@ -78,9 +78,7 @@ def weight_grad_tiles_nchw(gemm, x, go, acc, tiles, geom, work):
     tile's patch matrix and gathered grad_output); `tiles` as for
     conv_tiles_nchw; `gemm` NumPy's cblas_?gemm (see _blas.py)."""
     workers = work.shape[0]
-    widest = int((tiles[:, 3] - tiles[:, 2]).max())
-    planes, _ = _plane_buffers(geom, x, 0, widest + geom.out_w, workers)
-    idxs = np.empty((workers, widest), dtype=np.uint64)
+    planes, idxs = _tile_buffers(geom, x, tiles, workers)
     _weight_grad_tiles_nchw(gemm, x, go, acc, tiles, work, planes, idxs, geom.kernel_h,
                             geom.kernel_w, geom.stride_h, geom.stride_w, geom.pad_top,
                             geom.pad_left, geom.dilation_h, geom.dilation_w, geom.out_w)

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._backend import backend_module
-from ._conv_gemm import conv_nchw, conv_nhwc, runs_shifted, weight_grad_nchw
+from ._conv_gemm import conv_nchw, conv_nhwc, runs_shifted, weight_grad_nchw, weight_rows
 from ._validation import (
     Geometry,
     _describe,
@@ -247,28 +247,18 @@ def _input_grad_nchw(go, weight, out, geom, groups, budget) -> None:
             backend.col2im(cols, out[n0:n1, c0:c1], geom)
 
 
-def _weight_rows(weight, groups) -> np.ndarray:
-    """(F, C/groups, kh, kw) -> (groups, F/groups, kh*kw*C/groups), columns in
-    the NHWC patch rows' (ki, kj, channel) order (as convolution._gemm_nhwc)."""
-    filters, cg, kh, kw = weight.shape
-    fg = filters // groups
-    return np.ascontiguousarray(
-        weight.reshape(groups, fg, cg, kh, kw).transpose(0, 1, 3, 4, 2)
-    ).reshape(groups, fg, kh * kw * cg)
-
-
 def _input_grad_nhwc(go, weight, out, geom, groups, budget) -> None:
     backend = backend_module()
     n_img, height, width, channels = out.shape
     filters, cg = weight.shape[:2]
     fg = filters // groups
     k_group = cg * geom.kernel_area
-    weight_rows = _weight_rows(weight, groups)
+    w_rows = weight_rows(weight, groups)
     go3 = go.reshape(n_img, geom.out_area, filters)
     if _maps_one_to_one(geom, height, width):
         out3 = out.reshape(n_img, geom.out_area, channels)
         for grp in range(groups):
-            np.matmul(go3[..., grp * fg:(grp + 1) * fg], weight_rows[grp],
+            np.matmul(go3[..., grp * fg:(grp + 1) * fg], w_rows[grp],
                       out=out3[..., grp * cg:(grp + 1) * cg])
         return
     # row2im adds, so chunks of output rows can be summed in one by one.
@@ -283,7 +273,7 @@ def _input_grad_nhwc(go, weight, out, geom, groups, budget) -> None:
             rows = scratch((n1 - n0, (r1 - r0) * geom.out_w, k_total), out.dtype)
             src = go3[n0:n1, r0 * geom.out_w:r1 * geom.out_w]
             for grp in range(groups):
-                np.matmul(src[..., grp * fg:(grp + 1) * fg], weight_rows[grp],
+                np.matmul(src[..., grp * fg:(grp + 1) * fg], w_rows[grp],
                           out=rows[..., grp * k_group:(grp + 1) * k_group])
             backend.row2im_nhwc(rows, out[n0:n1], geom, groups, r0, r1 - r0)
 
