@@ -12,7 +12,7 @@ import functools
 
 
 def pytest_configure(config):
-    import im2col_nb._numba_backend as kernels
+    import im2col_nb._kernels.numba.backend as kernels
     from im2col_nb import _threads
 
     for name in ("im2col", "im2col_tile"):

@@ -25,7 +25,8 @@ LAYER_PROBE = """
 import json, threading, time
 import numpy as np
 import im2col_nb
-from im2col_nb import _backend, _numba_backend as raw
+from im2col_nb import _backend
+from im2col_nb._kernels.numba import backend as raw
 from im2col_nb._validation import conv_geometry
 
 rng = np.random.default_rng(0)

@@ -214,8 +214,9 @@ def test_set_backend_numpy_at_run_time_never_imports_numba(tmp_path):
 
 
 def test_numpy_backend_sources_do_not_import_numba():
-    files = glob.glob(os.path.join(SRC, "_numpy_*.py"))
-    assert os.path.join(SRC, "_numpy_backend.py") in files
+    files = glob.glob(os.path.join(SRC, "_kernels", "numpy", "*.py"))
+    assert os.path.join(SRC, "_kernels", "numpy", "backend.py") in files
+    assert len(files) >= 8
     for path in files:
         with open(path) as f:
             text = f.read()

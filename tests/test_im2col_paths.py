@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import naive  # noqa: E402
 
 import im2col_nb  # noqa: E402
-from im2col_nb import _numba_backend as nb_kernels  # noqa: E402
+from im2col_nb._kernels.numba import im2col as nb_kernels  # the module  # noqa: E402
 from im2col_nb._backend import backend_module, backend_named  # noqa: E402
 from im2col_nb._validation import conv_geometry  # noqa: E402
 

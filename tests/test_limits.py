@@ -1,7 +1,7 @@
 """64-bit index arithmetic: a convolution whose patch matrix has more than
 2**31 elements, built chunk by chunk in the bounded workspace.
 
-Review notes (all kernels in ``_numba_*.py``): every index is a Python int
+Review notes (all kernels in ``_kernels/numba``): every index is a Python int
 or an array shape passed to Numba, typed int64 (intp); products such as
 ``n_img * rows_per_image`` and ``i * out_w`` are int64 in compiled code and
 unbounded Python ints in the chunking driver; no kernel casts to a 32-bit
@@ -25,7 +25,7 @@ SRC = os.path.dirname(im2col_nb.__file__)
 def test_no_32_bit_integer_types_in_kernels():
     pattern = re.compile(r"\b(u?int(8|16|32)|intc|uintc|int_t)\b")
     offenders = []
-    for path in glob.glob(os.path.join(SRC, "_numba_*.py")) + glob.glob(os.path.join(SRC, "_numpy_*.py")):
+    for path in glob.glob(os.path.join(SRC, "_kernels", "*", "*.py")):
         for number, line in enumerate(open(path), 1):
             code = line.split("#", 1)[0]
             if pattern.search(code):

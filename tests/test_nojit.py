@@ -31,7 +31,7 @@ def _env():
 
 
 def test_jit_is_really_disabled_in_the_child():
-    code = ("import numba, im2col_nb._numba_backend as m; "
+    code = ("import numba, im2col_nb._kernels.numba.im2col as m; "
             "assert numba.config.DISABLE_JIT; "
             "assert type(m._im2col_nchw).__name__ == 'function', type(m._im2col_nchw); print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(),

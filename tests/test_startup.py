@@ -76,15 +76,15 @@ with warnings.catch_warnings(record=True) as caught:
     t2 = time.perf_counter()
 import sys
 from numba.core.registry import CPUDispatcher
-from im2col_nb import _numba_common
+from im2col_nb._kernels.numba import _jit
 # Cache hits and misses of every kernel the call used, whichever they are.
-kernels = [obj for name, mod in list(sys.modules.items()) if name.startswith("im2col_nb._numba_")
+kernels = [obj for name, mod in list(sys.modules.items()) if name.startswith("im2col_nb._kernels.numba")
            for obj in vars(mod).values() if isinstance(obj, CPUDispatcher)]
 print("REPORT" + json.dumps({
     "first_call": t2 - t1, "import_and_call": t2 - t0, "ok": bool((y == 27).all()),
     "hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
     "misses": sum(sum(k.stats.cache_misses.values()) for k in kernels),
-    "cache": _numba_common.CACHE, "file": im2col_nb.__file__,
+    "cache": _jit.CACHE, "file": im2col_nb.__file__,
     "warnings": [str(w.message) for w in caught]}))
 """
 
@@ -99,7 +99,7 @@ def test_cache_works_for_an_installed_copy(tmp_path):
     assert cold is not None, proc.stderr
     assert cold["file"].startswith(str(site)) and cold["ok"] and cold["cache"]
     assert cold["misses"] >= 1 and cold["hits"] == 0
-    assert any(f.endswith(".nbi") for f in os.listdir(os.path.join(pkg, "__pycache__")))
+    assert any(f.endswith(".nbi") for f in os.listdir(os.path.join(pkg, *KERNELS, "__pycache__")))
     warm, proc = run_python(FIRST_CALL, env=env, cwd=str(tmp_path))
     assert warm is not None, proc.stderr
     assert warm["ok"] and warm["hits"] >= 1 and warm["misses"] == 0
@@ -118,13 +118,18 @@ def _make_unwritable(path):
     return os.path.join(path, "cache")
 
 
+# where the Numba kernels live, and so where Numba caches them beside the sources
+KERNELS = ("_kernels", "numba")
+
+
 def _read_only_install(tmp_path):
     site = tmp_path / "ro-site"
     pkg = install_copy(str(site))
     # __pycache__ occupied by a file: Numba cannot cache next to the sources
     # even as root, for whom chmod does not prevent writing.
-    with open(os.path.join(pkg, "__pycache__"), "w") as f:
-        f.write("read-only install\n")
+    for folder in ((), KERNELS):
+        with open(os.path.join(pkg, *folder, "__pycache__"), "w") as f:
+            f.write("read-only install\n")
     for root, dirs, files in os.walk(pkg):
         for name in files:
             os.chmod(os.path.join(root, name), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
@@ -177,7 +182,7 @@ from numba import types
 from numba.core.registry import CPUDispatcher
 kernels, missing = 0, []
 for modname, mod in sorted(sys.modules.items()):
-    if not modname.startswith("im2col_nb._numba_"):
+    if not modname.startswith("im2col_nb._kernels.numba"):
         continue
     for name, obj in vars(mod).items():
         if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("parallel"):
@@ -192,7 +197,7 @@ print("REPORT" + json.dumps({"kernels": kernels, "missing": missing, "total": se
 
 def test_warmup_compiles_every_parallel_kernel_for_both_float_types():
     """Follows the package as it grows: every parallel kernel in every
-    ``_numba_*`` module must get float32 and float64 signatures from warmup()."""
+    module of ``_kernels/numba`` must get float32 and float64 signatures from warmup()."""
     report, proc = run_python(WARMUP_COVERAGE)
     assert report is not None, proc.stderr[-3000:]
     assert report["kernels"] >= 5

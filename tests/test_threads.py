@@ -148,7 +148,7 @@ UNGUARDED = """
 import threading
 import numpy as np
 import numba
-from im2col_nb import _numba_backend as raw      # the kernels, bypassing the guard
+from im2col_nb._kernels.numba import backend as raw      # the kernels, bypassing the guard
 from im2col_nb._validation import conv_geometry
 x = np.random.default_rng(0).standard_normal((8, 16, 64, 64))
 g = conv_geometry(64, 64, 3, 1, 1, 1)
@@ -359,7 +359,7 @@ def test_no_blas_inside_numba_kernels():
     while BLAS is limited to one thread (test_conv_gemm checks that), so BLAS
     threads never start inside a parallel region (no oversubscription)."""
     blas_names = {"dot", "matmul", "einsum", "inner", "outer", "tensordot", "vdot", "linalg"}
-    modules = glob.glob(os.path.join(SRC, "_numba_*.py"))
+    modules = glob.glob(os.path.join(SRC, "_kernels", "numba", "*.py"))
     assert len(modules) >= 2
     offenders = []
     checked = 0
@@ -376,11 +376,11 @@ def test_no_blas_inside_numba_kernels():
     takes_gemm = [(os.path.basename(path), fname) for path in modules
                   for fname, node in _njit_functions(path)
                   if "gemm" in [a.arg for a in node.args.args]]
-    assert sorted(takes_gemm) == [("_numba_backend.py", "_conv_shift_nchw"),
-                                  ("_numba_backend.py", "_conv_shift_nhwc"),
-                                  ("_numba_backend.py", "_conv_tiles_nchw"),
-                                  ("_numba_backend.py", "_conv_tiles_nhwc"),
-                                  ("_numba_grad.py", "_weight_grad_tiles_nchw")]
+    assert sorted(takes_gemm) == [("gemm.py", "_conv_tiles_nchw"),
+                                  ("gemm.py", "_conv_tiles_nhwc"),
+                                  ("gemm.py", "_weight_grad_tiles_nchw"),
+                                  ("shift.py", "_conv_shift_nchw"),
+                                  ("shift.py", "_conv_shift_nhwc")]
 
 
 # ---------------------------------------------------------------------------
@@ -468,13 +468,15 @@ def test_fork_after_gnu_openmp_gives_a_clear_error():
 
 def test_kernels_are_only_reached_through_the_guarded_backend():
     """The guard lives in backend_module(); it covers every kernel only while
-    no other module imports a ``_numba_*`` module directly."""
+    no module outside ``_kernels/numba`` imports from it directly."""
     offenders = []
-    pattern = re.compile(r"^\s*(from\s+[.\w]*_numba_\w+\s+import|import\s+[.\w]*_numba_\w+|"
-                         r"from\s+\.+\s+import\s+.*\b_numba_\w+)", re.M)
+    pattern = re.compile(r"^\s*(from\s+[.\w]*_kernels(\.numba)?\s+import|import\s+[.\w]*_kernels)", re.M)
+    kernels = os.path.join(SRC, "_kernels")
     for root, _dirs, files in os.walk(SRC):
+        if root.startswith(kernels):
+            continue
         for name in files:
-            if not name.endswith(".py") or name.startswith("_numba_") or name in ("_backend.py",):
+            if not name.endswith(".py") or name in ("_backend.py",):
                 continue
             path = os.path.join(root, name)
             if pattern.search(open(path).read()):
@@ -490,7 +492,7 @@ def test_backend_module_is_the_guarded_proxy():
         im2col_nb.set_backend("numba")
         guarded = _backend.backend_module()
         assert isinstance(guarded, _threads.GuardedBackend)
-        assert guarded.im2col.__wrapped__.__module__ == "im2col_nb._numba_backend"
+        assert guarded.im2col.__wrapped__.__module__ == "im2col_nb._kernels.numba.im2col"
         im2col_nb.set_backend("numpy")
         assert not isinstance(_backend.backend_module(), _threads.GuardedBackend)
     finally:

@@ -1,8 +1,8 @@
 """The one place that decides which backend runs the kernels.
 
-Two backend modules expose the same function names and signatures:
-``im2col_nb._numba_backend`` (JIT-compiled parallel loops, the default) and
-``im2col_nb._numpy_backend`` (vectorised NumPy, never imports numba).
+Two backend packages expose the same function names and signatures:
+``im2col_nb._kernels.numba.backend`` (JIT-compiled parallel loops, the default) and
+``im2col_nb._kernels.numpy.backend`` (vectorised NumPy, never imports numba).
 
 The choice is made once at import, from ``IM2COL_NB_BACKEND`` (``numba`` or
 ``numpy``) and from whether numba can be found; numba itself is only imported
@@ -23,7 +23,7 @@ from types import ModuleType
 from ._threads import guarded
 
 BACKENDS = ("numba", "numpy")
-_MODULES = {"numba": "im2col_nb._numba_backend", "numpy": "im2col_nb._numpy_backend"}
+_MODULES = {"numba": "im2col_nb._kernels.numba.backend", "numpy": "im2col_nb._kernels.numpy.backend"}
 
 # name: the chosen backend; module: its module once imported; forced: numba
 # was asked for explicitly (environment or set_backend), so it never falls back.

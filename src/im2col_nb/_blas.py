@@ -1,6 +1,6 @@
 """NumPy's own BLAS GEMM as a C function pointer that Numba kernels can call.
 
-The conv2d driver's Numba kernel (``_numba_backend.conv_tiles_nchw``) calls
+The conv2d driver's Numba kernel (``_kernels/numba/gemm.py``) calls
 ``cblas_?gemm`` of the BLAS library NumPy links to, once per tile, from inside
 its parallel loop: no Python between im2col and GEMM, no GIL, no thread-pool
 hand-over per tile. It has to be *NumPy's* library, so that the GEMM is the

@@ -5,7 +5,7 @@ by ``_backend.backend_module()``; for the Numba backend that is a thin proxy
 (`guarded`) whose every function runs under `_enter_kernel`:
 
 * **Threading layer.** Before the first kernel compiles or loads from the
-  cache, `configure_numba_threading` (called by ``_numba_common`` right after
+  cache, `configure_numba_threading` (called by ``_kernels/numba/_jit.py`` right after
   ``import numba``) picks Numba's threading layer unless the user already chose
   one (``NUMBA_THREADING_LAYER`` or ``numba.config.THREADING_LAYER``): ``tbb``
   when a compatible TBB can be loaded (the PyPI ``tbb`` wheel included, whose

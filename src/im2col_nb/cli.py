@@ -688,7 +688,7 @@ def jit_cache_status() -> dict | None:
         return None
     kernels, cached, versions, dirs = 0, 0, 0, set()
     for mod_name, module in sorted(sys.modules.items()):
-        if not mod_name.startswith("im2col_nb._numba_") or module is None:
+        if not mod_name.startswith("im2col_nb._kernels.numba.") or module is None:
             continue
         for name, obj in vars(module).items():
             if not isinstance(obj, Dispatcher) or getattr(obj, "__module__", None) != mod_name:

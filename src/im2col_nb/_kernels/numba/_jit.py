@@ -1,5 +1,5 @@
 """Shared pieces of the Numba kernels: the one fastmath flag set and
-small inlined index helpers. Every ``_numba_*`` module takes its JIT options
+small inlined index helpers. Every kernel module takes its JIT options
 from here so all kernels compile the same way.
 
 Importing this module (the first numba import of the package) also chooses
@@ -11,7 +11,7 @@ import warnings
 
 from numba import njit
 
-from ._threads import configure_numba_threading
+from ..._threads import configure_numba_threading
 
 # Pick a thread- and fork-safe threading layer before any parallel kernel
 # compiles or loads from the cache (see _threads.py).

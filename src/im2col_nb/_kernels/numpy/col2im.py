@@ -1,19 +1,28 @@
-"""Vectorised NumPy twin of ``_numba_grad`` (never imports numba).
-
-``row2im_nhwc`` loops only over the kh*kw kernel taps, adding whole strided
-slices into a zero-padded image per tap, then adds the unpadded part into
-the output.
-"""
+"""col2im (NCHW) and row2im (NHWC) in NumPy: the adjoints of im2col and im2row,
+one strided add per kernel tap."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["row2im_nhwc"]
+from ._slices import tap_slice as _tap_slice
 
 
-def _tap_slice(offset, stride, count):
-    return slice(offset, offset + stride * (count - 1) + 1, stride)
+def col2im(cols, out, geom):
+    n_img, channels, height, width = out.shape
+    bottom = max(0, (geom.out_h - 1) * geom.stride_h + geom.dilation_h * (geom.kernel_h - 1) + 1
+                 - geom.pad_top - height)
+    right = max(0, (geom.out_w - 1) * geom.stride_w + geom.dilation_w * (geom.kernel_w - 1) + 1
+                - geom.pad_left - width)
+    padded = np.zeros((n_img, channels, geom.pad_top + height + bottom, geom.pad_left + width + right),
+                      dtype=out.dtype)
+    view = cols.reshape(n_img, channels, geom.kernel_h, geom.kernel_w, geom.out_h, geom.out_w)
+    for ki in range(geom.kernel_h):
+        rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, geom.out_h)
+        for kj in range(geom.kernel_w):
+            columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
+            padded[:, :, rows, columns] += view[:, :, ki, kj]
+    out[...] = padded[:, :, geom.pad_top:geom.pad_top + height, geom.pad_left:geom.pad_left + width]
 
 
 def row2im_nhwc(rows, x, geom, groups, row_start, row_count):

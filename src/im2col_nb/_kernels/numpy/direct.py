@@ -1,0 +1,37 @@
+"""Direct convolution in NumPy: one multiply-accumulate per kernel tap."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._slices import padded_rows as _padded_rows
+from ._slices import tap_slice as _tap_slice
+
+
+def conv2d_direct_nchw(x, weight, out, geom, groups, bias=None):
+    filters, cg = weight.shape[:2]
+    fg = filters // groups
+    block = _padded_rows(x, geom, 0, geom.out_h, 2)
+    out[...] = 0 if bias is None else bias[:, None, None]
+    for g in range(groups):
+        fs, cs = slice(g * fg, (g + 1) * fg), slice(g * cg, (g + 1) * cg)
+        for ki in range(geom.kernel_h):
+            rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, geom.out_h)
+            for kj in range(geom.kernel_w):
+                columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
+                out[:, fs] += np.einsum("fc,nchw->nfhw", weight[fs, :, ki, kj],
+                                        block[:, cs, rows, columns], optimize=True)
+
+
+def conv2d_direct_nhwc(x, weight_hwcf, out, geom, groups):
+    cg, filters = weight_hwcf.shape[2:]
+    fg = filters // groups
+    block = _padded_rows(x, geom, 0, geom.out_h, 1)
+    out[...] = 0
+    for g in range(groups):
+        fs, cs = slice(g * fg, (g + 1) * fg), slice(g * cg, (g + 1) * cg)
+        for ki in range(geom.kernel_h):
+            rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, geom.out_h)
+            for kj in range(geom.kernel_w):
+                columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
+                out[..., fs] += block[:, rows, columns, cs] @ weight_hwcf[ki, kj][:, fs]
