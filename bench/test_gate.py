@@ -23,7 +23,7 @@ import suite
 
 pytestmark = pytest.mark.gate
 
-# Layers of the gate: the issue's suite minus the slowest (a few seconds each).
+# Layers of the gate: the benchmark layers (suite.LAYERS) minus the slowest (a few seconds each).
 GATE_LAYERS = ("lenet-c1", "cifar", "resnet18-conv1", "r18-l2", "r18-l3", "r18-l4", "downsample",
                "pointwise")
 ROUNDS = 7
@@ -155,7 +155,7 @@ def test_peak_memory_within_budget(gate_results, thresholds):
 
 def test_direct_is_a_fair_opponent(gate_results, thresholds):
     """The direct kernel runs at a fair fraction of the GEMM ceiling on the cifar
-    layer (the issue asks >= 10 GFLOP/s there with 2 threads; this machine-
+    layer (the goal is >= 10 GFLOP/s there with 2 threads; this machine-
     independent form compares it with the bare GEMM timed in the same rounds)."""
     layer = suite.LAYERS["cifar"]
     direct, gemm = suite.make_call("conv2d_direct", layer), suite.make_call("gemm", layer)
