@@ -1,7 +1,6 @@
 """Shared fixtures: every test that takes `backend` runs on both backends."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -15,8 +14,6 @@ settings.register_profile("ci", deadline=None, print_blob=True)
 settings.register_profile("long", deadline=None, max_examples=3000, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-sys.path.insert(0, os.path.dirname(__file__))
 
 import im2col_nb  # noqa: E402
 

@@ -7,8 +7,6 @@ every kernel (im2col, im2row_nhwc, both direct kernels).
 """
 
 import functools
-import os
-import sys
 import tracemalloc
 
 import numpy as np
@@ -16,10 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from _strategies import conv_problems  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from _strategies import conv_problems
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import conv2d, conv2d_direct, im2col  # noqa: E402

@@ -8,18 +8,15 @@ every gradient kernel path (col2im, row2im_nhwc, im2col, im2row_nhwc, the
 1x1 shortcut).
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from _strategies import conv_problems  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from _strategies import conv_problems
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import (  # noqa: E402

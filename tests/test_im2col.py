@@ -5,17 +5,14 @@ NUMBA_DISABLE_JIT=1, by test_nojit.py.
 """
 
 import functools
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import col2im, im2col  # noqa: E402

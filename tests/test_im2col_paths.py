@@ -10,17 +10,14 @@ asserts that each one is really selected, so a change of the selection rule
 cannot leave a path untested.
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
 
-import naive  # noqa: E402
+import naive
 
 import im2col_nb  # noqa: E402
 from im2col_nb import _numba_backend as nb_kernels  # noqa: E402

@@ -8,17 +8,14 @@ directly when it is installed. Tests whose name contains ``small`` are kept
 tiny so they can also run uncompiled (NUMBA_DISABLE_JIT=1).
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward  # noqa: E402
