@@ -18,7 +18,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 import im2col_nb  # noqa: E402
 
 
-@pytest.fixture(params=["numba", "numpy"])
+# The Numba instance also runs uncompiled (marker nojit, tests/test_nojit.py).
+@pytest.fixture(params=[pytest.param("numba", marks=pytest.mark.nojit), "numpy"])
 def backend(request):
     """Run the test with each backend selected, restoring the previous one."""
     previous = im2col_nb.get_backend()

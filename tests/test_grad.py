@@ -2,10 +2,10 @@
 oracle, finite differences and adjoint identities.
 
 Every test that takes the `backend` fixture runs on the Numba and the NumPy
-backend. Tests whose name contains ``small`` are meant to stay small enough
-to run uncompiled (NUMBA_DISABLE_JIT=1) too, and between them they reach
-every gradient kernel path (col2im, row2im_nhwc, im2col, im2row_nhwc, the
-1x1 shortcut).
+backend, and its Numba instance is also run uncompiled (NUMBA_DISABLE_JIT=1)
+by test_nojit.py, unless marked ``jit_only``: keep them small; between them
+they reach every gradient kernel path (col2im, row2im_nhwc, im2col,
+im2row_nhwc, the 1x1 shortcut).
 """
 
 
@@ -520,6 +520,7 @@ def test_conv_transpose2d_equals_input_grad(backend, layout, i):
     assert got.shape == x.shape
 
 
+@pytest.mark.jit_only
 def test_conv_transpose2d_against_torch(backend):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)
@@ -556,6 +557,7 @@ def conv_configs(draw):
     return dict(draw(conv_problems()), layout=draw(st.sampled_from(LAYOUTS)))
 
 
+@pytest.mark.jit_only
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=conv_configs())
 def test_hypothesis_adjoint_identities(backend, cfg):
@@ -575,6 +577,7 @@ def test_hypothesis_adjoint_identities(backend, cfg):
     assert abs(lhs - dot(w, gw)) <= 1e-12 * scale
 
 
+@pytest.mark.jit_only
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=conv_configs())
 def test_hypothesis_grads_match_naive(backend, cfg):
@@ -608,6 +611,7 @@ def transpose_configs(draw):
                 layout=draw(st.sampled_from(LAYOUTS)), seed=draw(st.integers(0, 2**31)))
 
 
+@pytest.mark.jit_only
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=transpose_configs())
 def test_hypothesis_conv_transpose2d(backend, cfg):

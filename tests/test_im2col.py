@@ -1,7 +1,8 @@
 """im2col (unfold) and col2im (fold) against the explicit-loop oracle.
 
-Tests whose name contains ``small`` are also run uncompiled, under
-NUMBA_DISABLE_JIT=1, by test_nojit.py.
+The Numba instance of every test that takes the `backend` fixture is also
+run uncompiled, under NUMBA_DISABLE_JIT=1, by test_nojit.py (marker
+``nojit``), unless marked ``jit_only``.
 """
 
 import functools
@@ -262,6 +263,7 @@ def unfold_configs(draw):
                 dtype=draw(st.sampled_from([np.float32, np.float64])))
 
 
+@pytest.mark.jit_only
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=unfold_configs())
 def test_hypothesis_im2col_col2im(backend, cfg):
@@ -279,6 +281,7 @@ def test_hypothesis_im2col_col2im(backend, cfg):
         assert dot(cols, y) == pytest.approx(dot(x, back), rel=1e-11, abs=1e-11)
 
 
+@pytest.mark.jit_only
 def test_against_torch(backend):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
