@@ -16,11 +16,8 @@ does not list bench/), so a plain ``pytest`` never runs it.
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 _GATE_RESULTS: list = []
 _LOAD: dict = {}

@@ -13,14 +13,12 @@ import argparse
 import json
 import math
 import os
-import sys
 from collections import defaultdict
+
+import suite  # bench/suite.py: this script's directory is on sys.path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-import suite  # noqa: E402
 
 IMPL_LABELS = {
     "conv2d": "conv2d (im2col+GEMM)",

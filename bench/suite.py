@@ -414,8 +414,7 @@ def load_thresholds() -> dict:
 _PROBE = r"""
 import json, resource, sys, tracemalloc
 import numpy as np
-sys.path.insert(0, {here!r})
-import suite
+import suite                   # run with cwd=bench/: the current directory is on sys.path
 spec = json.loads(sys.argv[1])
 layer = suite.Layer(**spec["layer"])
 dtype = np.dtype(spec["dtype"])
@@ -466,9 +465,9 @@ out = run(x, w, b, layer)
 peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 hwm = status("VmHWM") if status("VmHWM") is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({{"tracemalloc_peak": peak, "rss_peak_delta": hwm - base,
+print(json.dumps({"tracemalloc_peak": peak, "rss_peak_delta": hwm - base,
                   "out_bytes": int(np.asarray(out).nbytes), "in_bytes": int(x.nbytes),
-                  "budget": im2col_nb.get_max_workspace_bytes()}}))
+                  "budget": im2col_nb.get_max_workspace_bytes()}))
 """
 
 
@@ -485,8 +484,8 @@ def memory_probe(layer: Layer, impl: str, dtype=np.float32, budget: int | None =
     """
     spec = {"layer": asdict(layer), "impl": impl, "dtype": np.dtype(dtype).name, "budget": budget}
     env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-c", _PROBE.format(here=HERE), json.dumps(spec)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(spec)], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=HERE)  # cwd: `import suite`
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed for {impl} on {layer}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

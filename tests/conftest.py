@@ -1,7 +1,6 @@
 """Shared fixtures: every test that takes `backend` runs on both backends."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,12 +15,11 @@ settings.register_profile("long", deadline=None, max_examples=3000, print_blob=T
 settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-sys.path.insert(0, os.path.dirname(__file__))
-
 import im2col_nb  # noqa: E402
 
 
-@pytest.fixture(params=["numba", "numpy"])
+# The Numba instance also runs uncompiled (marker nojit, tests/test_nojit.py).
+@pytest.fixture(params=[pytest.param("numba", marks=pytest.mark.nojit), "numpy"])
 def backend(request):
     """Run the test with each backend selected, restoring the previous one."""
     previous = im2col_nb.get_backend()

@@ -18,11 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
 
-import naive  # noqa: E402
-from _strategies import conv_problems  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from _strategies import conv_problems
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import _blas, _conv_gemm, conv2d, conv2d_direct  # noqa: E402
@@ -30,7 +29,8 @@ from im2col_nb._backend import backend_named  # noqa: E402
 from im2col_nb._validation import conv_geometry  # noqa: E402
 
 
-@pytest.fixture(params=["numba-native", "numba-python", "numpy"])
+@pytest.fixture(params=[pytest.param("numba-native", marks=pytest.mark.nojit),
+                        pytest.param("numba-python", marks=pytest.mark.nojit), "numpy"])
 def engine(request, monkeypatch):
     """The three ways conv2d runs its tiles: the Numba tile kernel calling
     NumPy's GEMM (the default), the Python tile driver with Numba kernels
@@ -185,6 +185,7 @@ def test_worker_error_propagates_and_restores(parallel, rng, monkeypatch):
     assert [c.num_threads for c in controllers] == before
 
 
+@pytest.mark.nojit
 @pytest.mark.parametrize("kernel", ["tiles", "shifted", "shifted-nhwc"])
 def test_concurrent_calls_from_threads(parallel, rng, monkeypatch, kernel):
     if kernel != "tiles":  # every stride-1 call takes the shifted GEMMs
@@ -264,7 +265,7 @@ p.start(); print(q.get(timeout=120)); p.join(60)
 # tile kernels: both backends against the whole-batch im2col
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [pytest.param("numba", marks=pytest.mark.nojit), "numpy"])
 @pytest.mark.parametrize("geom", [(7, 9, (3, 3), 1, 1, 1), (8, 8, (2, 2), 2, 0, 1),
                                   (9, 9, (5, 3), (3, 1), (4, 1), (2, 1)), (6, 6, (1, 1), 2, 0, 1)])
 def test_im2col_tile_kernels(rng, name, geom):
@@ -302,7 +303,7 @@ def test_direct_kernel_blocks(rng):
                                        atol=atol)
 
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [pytest.param("numba", marks=pytest.mark.nojit), "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scatter_folded(rng, name, dtype):
     """The folded GEMM result (F, nb*L) regrouped into (nb, F, L), + bias."""
@@ -442,6 +443,7 @@ def _spy_kernels(monkeypatch):
     return seen
 
 
+@pytest.mark.nojit
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows", ["whole-images", "one-row"])
@@ -490,6 +492,7 @@ def test_shift_plan_tiles_and_scratch():
     assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
 
 
+@pytest.mark.nojit
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng, monkeypatch,
                                                          layout):

@@ -1,14 +1,13 @@
 """conv2d (im2col + GEMM) and conv2d_direct against the explicit-loop oracle.
 
 Every test that takes the `backend` fixture runs on the Numba and the NumPy
-backend. Tests whose name contains ``small`` are also run uncompiled, under
-NUMBA_DISABLE_JIT=1, by test_nojit.py: keep them small and make them cover
-every kernel (im2col, im2row_nhwc, both direct kernels).
+backend, and its Numba instance is also run uncompiled, under
+NUMBA_DISABLE_JIT=1, by test_nojit.py (marker ``nojit``; tests too slow for
+that are marked ``jit_only``): keep them small and make them cover every
+kernel (im2col, im2row_nhwc, both direct kernels).
 """
 
 import functools
-import os
-import sys
 import tracemalloc
 
 import numpy as np
@@ -16,10 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from _strategies import conv_problems  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from _strategies import conv_problems
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import conv2d, conv2d_direct, im2col  # noqa: E402
@@ -450,6 +448,7 @@ def test_output_does_not_alias_input(backend, layout):
         np.testing.assert_array_equal(xin, saved)
 
 
+@pytest.mark.jit_only
 @pytest.mark.parametrize("name", sorted(CONV_FUNCS))
 def test_nhwc_makes_no_copy_of_the_whole_input(backend, name):
     """Channels-last input is read in place: a whole transposed (or padded)
@@ -502,6 +501,7 @@ def conv_configs(draw):
     return dict(draw(conv_problems()), bias=draw(st.booleans()))
 
 
+@pytest.mark.jit_only
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=conv_configs())
@@ -516,6 +516,7 @@ def test_hypothesis_conv_matches_naive(backend, layout, cfg):
     assert_close(run_conv(conv2d_direct, x, w, b, layout, **geo), want)
 
 
+@pytest.mark.jit_only
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_against_torch(backend, layout):

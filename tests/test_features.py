@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
+import naive
 
 import im2col_nb  # noqa: E402
 from im2col_nb import features as F  # noqa: E402

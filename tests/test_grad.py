@@ -2,24 +2,21 @@
 oracle, finite differences and adjoint identities.
 
 Every test that takes the `backend` fixture runs on the Numba and the NumPy
-backend. Tests whose name contains ``small`` are meant to stay small enough
-to run uncompiled (NUMBA_DISABLE_JIT=1) too, and between them they reach
-every gradient kernel path (col2im, row2im_nhwc, im2col, im2row_nhwc, the
-1x1 shortcut).
+backend, and its Numba instance is also run uncompiled (NUMBA_DISABLE_JIT=1)
+by test_nojit.py, unless marked ``jit_only``: keep them small; between them
+they reach every gradient kernel path (col2im, row2im_nhwc, im2col,
+im2row_nhwc, the 1x1 shortcut).
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from _strategies import conv_problems  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from _strategies import conv_problems
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import (  # noqa: E402
@@ -523,6 +520,7 @@ def test_conv_transpose2d_equals_input_grad(backend, layout, i):
     assert got.shape == x.shape
 
 
+@pytest.mark.jit_only
 def test_conv_transpose2d_against_torch(backend):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)
@@ -559,6 +557,7 @@ def conv_configs(draw):
     return dict(draw(conv_problems()), layout=draw(st.sampled_from(LAYOUTS)))
 
 
+@pytest.mark.jit_only
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=conv_configs())
 def test_hypothesis_adjoint_identities(backend, cfg):
@@ -578,6 +577,7 @@ def test_hypothesis_adjoint_identities(backend, cfg):
     assert abs(lhs - dot(w, gw)) <= 1e-12 * scale
 
 
+@pytest.mark.jit_only
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=conv_configs())
 def test_hypothesis_grads_match_naive(backend, cfg):
@@ -611,6 +611,7 @@ def transpose_configs(draw):
                 layout=draw(st.sampled_from(LAYOUTS)), seed=draw(st.integers(0, 2**31)))
 
 
+@pytest.mark.jit_only
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=transpose_configs())
 def test_hypothesis_conv_transpose2d(backend, cfg):

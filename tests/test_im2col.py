@@ -1,21 +1,19 @@
 """im2col (unfold) and col2im (fold) against the explicit-loop oracle.
 
-Tests whose name contains ``small`` are also run uncompiled, under
-NUMBA_DISABLE_JIT=1, by test_nojit.py.
+The Numba instance of every test that takes the `backend` fixture is also
+run uncompiled, under NUMBA_DISABLE_JIT=1, by test_nojit.py (marker
+``nojit``), unless marked ``jit_only``.
 """
 
 import functools
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import col2im, im2col  # noqa: E402
@@ -265,6 +263,7 @@ def unfold_configs(draw):
                 dtype=draw(st.sampled_from([np.float32, np.float64])))
 
 
+@pytest.mark.jit_only
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=unfold_configs())
 def test_hypothesis_im2col_col2im(backend, cfg):
@@ -282,6 +281,7 @@ def test_hypothesis_im2col_col2im(backend, cfg):
         assert dot(cols, y) == pytest.approx(dot(x, back), rel=1e-11, abs=1e-11)
 
 
+@pytest.mark.jit_only
 def test_against_torch(backend):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional

@@ -10,17 +10,14 @@ asserts that each one is really selected, so a change of the selection rule
 cannot leave a path untested.
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
 
-import naive  # noqa: E402
+import naive
 
 import im2col_nb  # noqa: E402
 from im2col_nb._kernels.numba import im2col as nb_kernels  # the module  # noqa: E402
@@ -119,7 +116,7 @@ def _tiles(n_img, area, out_w):
     yield 0, n_img, min(area - 1, out_w - 1), min(area, 2 * out_w + 1)  # across row ends
 
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [pytest.param("numba", marks=pytest.mark.nojit), "numpy"])
 @pytest.mark.parametrize("case", list(PATH_CASES))
 def test_tile_paths_match_naive(name, case):
     be = backend_named(name)
@@ -134,7 +131,7 @@ def test_tile_paths_match_naive(name, case):
             np.testing.assert_array_equal(cols, expect, err_msg=f"{case} tile {(n0, count, p0, p1)}")
 
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [pytest.param("numba", marks=pytest.mark.nojit), "numpy"])
 @pytest.mark.parametrize("case", ["3x3-small-padded-gather", "stride2-wide-padded-phases",
                                   "dilated-gather", "same-even-kernel", "1x1-stride2-gather"])
 def test_row_ranges_match_naive(name, case):

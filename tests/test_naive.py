@@ -5,14 +5,10 @@
 3. a cross-check against PyTorch (skipped when torch is not importable).
 """
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
+import naive
 
 NAN = float("nan")
 

@@ -4,21 +4,19 @@ Every test that takes the `backend` fixture runs on the Numba and the NumPy
 backend; the forward tests run both methods ("direct" and "im2col") and
 check they agree exactly. The oracle (tests/naive.py) follows PyTorch,
 which test_naive.py checks; a few tests here also compare with torch
-directly when it is installed. Tests whose name contains ``small`` are kept
-tiny so they can also run uncompiled (NUMBA_DISABLE_JIT=1).
+directly when it is installed. The Numba instances are kept tiny: they also
+run uncompiled (NUMBA_DISABLE_JIT=1, marker ``nojit``), unless marked
+``jit_only``.
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))
-import naive  # noqa: E402
-from conftest import tolerance  # noqa: E402
+import naive
+from conftest import tolerance
 
 import im2col_nb  # noqa: E402
 from im2col_nb import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward  # noqa: E402
@@ -357,6 +355,7 @@ def _draw_input(cfg, seed):
     return x
 
 
+@pytest.mark.jit_only
 @HYP
 @given(cfg=pool_configs(), seed=st.integers(0, 2**16))
 def test_hypothesis_max_pool(backend, cfg, seed):
@@ -384,6 +383,7 @@ def test_hypothesis_max_pool(backend, cfg, seed):
     np.testing.assert_allclose(gx, naive.max_pool2d_backward(g, want_idx, x.shape), rtol=rtol, atol=atol)
 
 
+@pytest.mark.jit_only
 @HYP
 @given(cfg=pool_configs(dilation=False), seed=st.integers(0, 2**16),
        cip=st.booleans(), div=st.sampled_from([None, None, 1, 3]))

@@ -33,6 +33,7 @@ def test_data_split_is_stratified_and_scaled(example):
     assert np.max(np.abs(train_share - test_share)) < 0.01
 
 
+@pytest.mark.jit_only
 def test_short_training_learns(backend, example):
     result = example.train(epochs=3, verbose=False)
     losses = result["loss"]

@@ -223,7 +223,6 @@ def render(rows) -> str:
 
 
 def collect(extra_args=()) -> list:
-    sys.path.insert(0, os.path.join(ROOT, "src"))
     import im2col_nb
 
     recorder = Recorder(os.path.dirname(os.path.abspath(im2col_nb.__file__)))
