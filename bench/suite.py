@@ -12,13 +12,13 @@ import math
 import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 import im2col_nb
 from im2col_nb._validation import conv_geometry
+from im2col_nb.cli.timing import SETTLE_S, interleaved, settle  # noqa: F401  (suite.*)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THRESHOLDS_FILE = os.path.join(HERE, "thresholds.json")
@@ -352,49 +352,9 @@ def im2col_tile_calls(layer: Layer, dtype=np.float32, repeat: int = 50):
 # timing
 # ---------------------------------------------------------------------------
 
-# Seconds each implementation runs untimed before it is timed, when several
-# are interleaved: longer than the ~0.1 s that multi-threaded BLAS and OpenMP
-# pools keep their threads spinning after a call (OpenBLAS: 2**28 cycles,
-# OPENBLAS_THREAD_TIMEOUT), which otherwise slows whatever runs next on the
-# same cores (conv2d right after a 2-thread GEMM or PyTorch call: ~1.5x).
-SETTLE_S = 0.15
-
-
-def settle(call, seconds: float = SETTLE_S) -> None:
-    """Run `call` untimed (at least once) until `seconds` have passed."""
-    end = time.perf_counter() + seconds
-    call()
-    while time.perf_counter() < end:
-        call()
-
-
-def interleaved(calls, rounds: int = 5, warmup: int = 1, budget_s: float | None = None,
-                settle_s: float = 0.0):
-    """Min and median seconds of each callable, timed in interleaved rounds.
-
-    Interleaving (A B C A B C ...) exposes every implementation to the same
-    background load, so ratios of the minima are meaningful on a shared,
-    noisy machine; the minimum discards the rounds another process slowed.
-    With `settle_s`, each timed call follows `settle_s` seconds of untimed
-    calls of the same implementation, so it does not pay for the previous
-    implementation's spinning threads (see SETTLE_S). Stops early after
-    `budget_s` seconds (at least 2 rounds).
-    """
-    for call in calls:
-        for _ in range(warmup):
-            call()
-    times = [[] for _ in calls]
-    start = time.perf_counter()
-    for r in range(rounds):
-        for i, call in enumerate(calls):
-            if settle_s:
-                settle(call, settle_s)
-            t0 = time.perf_counter()
-            call()
-            times[i].append(time.perf_counter() - t0)
-        if budget_s is not None and r >= 1 and time.perf_counter() - start > budget_s:
-            break
-    return [min(t) for t in times], [float(np.median(t)) for t in times]
+# SETTLE_S, settle and interleaved (settle, then timed rounds interleaved
+# across implementations) are the command line's harness, im2col_nb.cli.timing,
+# imported above: `im2col-nb compare` and the benchmarks time the same way.
 
 
 def geomean(values) -> float:

@@ -3,20 +3,24 @@
 import importlib.util
 import json
 import os
+import pathlib
+import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 import im2col_nb
 from im2col_nb import cli
+from im2col_nb.cli import compare, layers, timing, worked_example
 
-SEED_ROWS = ["1 4 3 4 1", "1 2 4 3 3", "1 2 3 4 1", "1 3 3 1 1", "3 3 1 1 0"]
+EXAMPLE_ROWS = ["1 4 3 4 1", "1 2 4 3 3", "1 2 3 4 1", "1 3 3 1 1", "3 3 1 1 0"]
 # First row of the 9 x 25 patch matrix (tap (0, 0) of every patch), grouped by output row.
-SEED_PATCH_ROW = "tap (0,0)  0 1 1 1 0 | 0 0 1 1 1 | 0 0 0 1 1 | 0 0 0 1 1 | 0 0 1 1 0"
-SEED_PRODUCT = "1 4 3 4 1 | 1 2 4 3 3 | 1 2 3 4 1 | 1 3 3 1 1 | 3 3 1 1 0"
+EXAMPLE_PATCH_ROW = "tap (0,0)  0 1 1 1 0 | 0 0 1 1 1 | 0 0 0 1 1 | 0 0 0 1 1 | 0 0 1 1 0"
+EXAMPLE_PRODUCT = "1 4 3 4 1 | 1 2 4 3 3 | 1 2 3 4 1 | 1 3 3 1 1 | 3 3 1 1 0"
 TINY = "2,3,8,8,4,3,1,1"           # N,C,H,W,F,K,stride,padding: fast everywhere
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,40 +31,39 @@ def run(*args, env=None, timeout=180):
                           text=True, timeout=timeout, env=full_env)
 
 
-def assert_seed_result(text):
+def assert_example_result(text):
     lines = [line.strip() for line in text.splitlines()]
     start = lines.index("4. Reshaped to 5x5, that row is I * K:")
-    assert lines[start + 1:start + 6] == SEED_ROWS
+    assert lines[start + 1:start + 6] == EXAMPLE_ROWS
     assert "conv2d(I, K) gives the same 5x5 result: True" in text
 
 
 # ---------------------------------------------------------------------------
-# the seed's example, as the command line computes it
+# the worked example, as the command line computes it
 # ---------------------------------------------------------------------------
 
 
-def test_seed_steps_match_the_seed():
-    s = cli.seed_steps()
+def test_example_steps_match_the_worked_example():
+    s = worked_example.example_steps()
     assert s["cols"].shape == (9, 25)
     assert s["row"].shape == (1, 9)
-    np.testing.assert_array_equal(s["result"], cli.SEED_RESULT)
-    np.testing.assert_array_equal(s["conv2d"], cli.SEED_RESULT)
+    np.testing.assert_array_equal(s["result"], worked_example.RESULT)
+    np.testing.assert_array_equal(s["conv2d"], worked_example.RESULT)
     # column j of the patch matrix is the patch at output position (j // 5, j % 5)
     for j in (0, 7, 24):
         i, k = divmod(j, 5)
-        np.testing.assert_array_equal(s["cols"][:, j], cli.SEED_IMAGE[i:i + 3, k:k + 3].ravel())
+        np.testing.assert_array_equal(s["cols"][:, j], worked_example.IMAGE[i:i + 3, k:k + 3].ravel())
 
 
 def test_batch_and_pool_steps():
-    b = cli.batch_steps()
-    assert b["cols"].shape == (2, 12, 9)          # the seed's 12 x 9 per 4x4x3 image, 2x2 kernel
+    b = worked_example.batch_steps()
+    assert b["cols"].shape == (2, 12, 9)          # 12 x 9 per 4x4x3 image, 2x2 kernel
     assert b["wide"].shape == (12, 18)
     assert b["product"].shape == (4, 18)
     np.testing.assert_allclose(b["result"], b["conv2d"])
-    p = cli.pool_steps()
+    p = worked_example.pool_steps()
     np.testing.assert_array_equal(p["result"], [[4, 5], [6, 3]])
-    if p["max_pool2d"] is not None:
-        np.testing.assert_array_equal(p["max_pool2d"], p["result"])
+    np.testing.assert_array_equal(p["max_pool2d"], p["result"])
 
 
 # ---------------------------------------------------------------------------
@@ -72,12 +75,12 @@ def test_main_job_subprocess():
     proc = run()
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert_seed_result(out)
-    assert SEED_PATCH_ROW in out
-    assert SEED_PRODUCT in out
+    assert_example_result(out)
+    assert EXAMPLE_PATCH_ROW in out
+    assert EXAMPLE_PRODUCT in out
     assert "conv2d_direct" in out and "conv2d (im2col+GEMM" in out
     assert "MiB" in out and "GFLOP/s" in out
-    assert cli.MAIN_LAYER in out
+    assert layers.MAIN_LAYER in out
     assert "Traceback" not in proc.stderr
 
 
@@ -87,7 +90,7 @@ def test_console_script():
         pytest.skip("console script im2col-nb not installed next to this python")
     proc = subprocess.run([script, "demo"], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
-    assert_seed_result(proc.stdout)
+    assert_example_result(proc.stdout)
 
 
 def test_numpy_backend_subprocess(tmp_path):
@@ -121,16 +124,16 @@ def test_bad_options_subprocess(args):
 def test_demo(capsys):
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert_seed_result(out)
-    assert SEED_PATCH_ROW in out
-    assert SEED_PRODUCT in out
+    assert_example_result(out)
+    assert EXAMPLE_PATCH_ROW in out
+    assert EXAMPLE_PRODUCT in out
     assert "2 x 12 x 9" in out                       # a batch: 12 x 9 per image
     assert "one GEMM: (4 x 12) @ (12 x 18) -> 4 x 18" in out
     assert "conv2d(x, w) gives the same: True" in out
     assert "reshaped to 2x2 = max_pool2d(x, 2):" in out
     assert "    4 5\n    6 3" in out
-    if hasattr(im2col_nb, "max_pool2d"):
-        assert "im2col_nb.max_pool2d(x, 2) gives the same: True" in out
+    assert "im2col_nb.max_pool2d(x, 2) gives the same: True" in out
+    assert "seed" not in out.lower()
 
 
 def test_demo_plot(tmp_path, capsys):
@@ -238,16 +241,16 @@ def test_version(capsys):
 
 
 def test_parse_layers():
-    names = cli.parse_layers(["mid-3x3,deep-3x3", "rgb-3x3"])
+    names = layers.parse_layers(["mid-3x3,deep-3x3", "rgb-3x3"])
     assert [layer.name for layer in names] == ["mid-3x3", "deep-3x3", "rgb-3x3"]
-    assert len(cli.parse_layers(["all"])) == len(cli.DEFAULT_LAYERS)
-    (custom,) = cli.parse_layers(["1,4,9,9,6,3,1,same"])
+    assert len(layers.parse_layers(["all"])) == len(layers.DEFAULT_LAYERS)
+    (custom,) = layers.parse_layers(["1,4,9,9,6,3,1,same"])
     assert (custom.n, custom.c, custom.h, custom.w, custom.f, custom.k) == (1, 4, 9, 9, 6, 3)
     assert custom.stride == 1 and custom.padding == "same"
-    (grouped,) = cli.parse_layers(["1,4,9,9,6,3,1,1,2,2"])
+    (grouped,) = layers.parse_layers(["1,4,9,9,6,3,1,1,2,2"])
     assert grouped.weight_shape == (6, 2, 3, 3) and grouped.dilation == 2
     assert grouped.output_shape() == (1, 6, 7, 7)
-    for layer in cli.DEFAULT_LAYERS.values():
+    for layer in layers.DEFAULT_LAYERS.values():
         assert layer.flops() > 0
 
 
@@ -281,13 +284,100 @@ def test_bad_options_exit_2_with_usage(argv, message, capsys):
 
 
 def test_threads_option_limits_numba_and_blas_then_restores():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    if not hasattr(im2col_nb, "get_num_threads"):
-        pytest.skip("no thread knob in this build")
+    import threadpoolctl
+
     before = im2col_nb.get_num_threads()
-    with cli.thread_limit(1, []):
+    with compare.thread_limit(1, []):
         assert im2col_nb.get_num_threads() == 1
         im2col_nb.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))
         blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
         assert blas and all(p["num_threads"] == 1 for p in blas)
     assert im2col_nb.get_num_threads() == before
+
+
+def test_threads_bound_is_the_public_max_num_threads(capsys):
+    top = im2col_nb.max_num_threads()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--threads", str(top + 1)])
+    assert exc.value.code == 2
+    assert f"--threads must be at most {top} (NUMBA_NUM_THREADS), got {top + 1}" in capsys.readouterr().err
+
+
+def test_no_method_available_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.setattr(compare, "_torch_available", lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--layers", TINY, "--methods", "torch"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: im2col-nb" in err and "--methods: none of torch can run here" in err
+
+
+# ---------------------------------------------------------------------------
+# the package's shape: public API only, matplotlib only for --plot
+# ---------------------------------------------------------------------------
+
+
+CLI_DIR = pathlib.Path(cli.__file__).parent
+
+
+def test_cli_uses_only_the_public_api():
+    for path in sorted(CLI_DIR.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"im2col_nb\._", text), f"{path.name} uses a private module"
+        assert not re.search(r"^\s*from \.\.", text, re.M), f"{path.name} imports outside cli/"
+        assert not re.search(r"import \*", text), f"{path.name} has a star import"
+
+
+def test_matplotlib_only_for_plot():
+    code = ("import sys, im2col_nb.cli.commands, im2col_nb.cli.timing; "
+            "print(sorted(m for m in ('matplotlib', 'im2col_nb.cli.figures') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------
+# the timing harness (shared with bench/suite.py)
+# ---------------------------------------------------------------------------
+
+
+def test_settle_runs_at_least_once_and_for_the_time_given():
+    calls = []
+    timing.settle(lambda: calls.append(1), seconds=0.0)
+    assert len(calls) == 1
+    t0 = time.perf_counter()
+    timing.settle(lambda: calls.append(1), seconds=0.05)
+    assert time.perf_counter() - t0 >= 0.05 and len(calls) > 2
+
+
+def test_interleaved_times_rounds_order_and_budget():
+    log = []
+    times = timing.interleaved_times([lambda: log.append("a"), lambda: log.append("b")],
+                                     rounds=3, warmup=1)
+    assert log == ["a", "b"] + ["a", "b"] * 3            # warm-up, then A B, A B, A B
+    assert [len(t) for t in times] == [3, 3] and all(x >= 0 for t in times for x in t)
+    # a spent budget stops after min_rounds; without one, every round runs
+    assert len(timing.interleaved_times([lambda: None], rounds=20, warmup=0, budget_s=0.0,
+                                        min_rounds=3)[0]) == 3
+    assert len(timing.interleaved_times([lambda: None], rounds=20, warmup=0, budget_s=0.0)[0]) == 2
+    assert len(timing.interleaved_times([lambda: None], rounds=7, warmup=0)[0]) == 7
+    slow = timing.interleaved_times([lambda: time.sleep(0.002)], rounds=2, warmup=0)[0]
+    assert min(slow) >= 0.002
+    mins, medians = timing.interleaved([lambda: time.sleep(0.001)], rounds=3)
+    assert 0.001 <= mins[0] <= medians[0]
+
+
+def test_traced_peak_sees_the_call_and_restores_tracing():
+    import tracemalloc
+
+    assert not tracemalloc.is_tracing()
+    assert timing.traced_peak(lambda: np.ones(2**20, dtype=np.uint8)) >= 2**20
+    assert not tracemalloc.is_tracing()
+    tracemalloc.start()
+    try:
+        kept = np.ones(2**20, dtype=np.uint8)           # allocated before: not counted
+        assert timing.traced_peak(lambda: None) < 2**16
+        assert tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
+    del kept

@@ -23,7 +23,7 @@ import im2col_nb  # noqa: E402
 from im2col_nb import conv2d, conv2d_direct, im2col  # noqa: E402
 from im2col_nb import convolution as _convolution  # noqa: E402
 from im2col_nb import _conv_gemm  # noqa: E402
-from im2col_nb.cli import SEED_IMAGE as SEED_I, SEED_KERNEL as SEED_K  # noqa: E402
+from im2col_nb.cli.worked_example import IMAGE as SEED_I, KERNEL as SEED_K  # noqa: E402
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
 

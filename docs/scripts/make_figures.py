@@ -34,20 +34,20 @@ def _best_time(fn, repeat=5):
 
 
 def drawings(out_dir):
-    """The seed's example, the batch GEMM and max pooling, drawn from the package's output."""
-    from im2col_nb import _figures
+    """The worked example, the batch GEMM and max pooling, drawn from the package's output."""
+    from im2col_nb.cli import figures
 
     written = []
     for name, draw, size in [
-        ("seed-inputs.png", _figures.draw_seed_inputs, (10, 3.3)),
-        ("patch-matrix.png", _figures.draw_patch_product, (11, 4.6)),
-        ("batch-gemm.png", _figures.draw_batch_gemm, (11, 3.0)),
-        ("max-pool.png", _figures.draw_max_pool, (10, 2.8)),
+        ("seed-inputs.png", figures.draw_example_inputs, (10, 3.3)),
+        ("patch-matrix.png", figures.draw_patch_product, (11, 4.6)),
+        ("batch-gemm.png", figures.draw_batch_gemm, (11, 3.0)),
+        ("max-pool.png", figures.draw_max_pool, (10, 2.8)),
     ]:
-        fig = _figures._figure(*size)
+        fig = figures.figure(*size)
         draw(fig)
         path = os.path.join(out_dir, name)
-        _figures.save(fig, path)
+        figures.save(fig, path)
         written.append(path)
     return written
 
@@ -57,8 +57,7 @@ def workspace_figure(out_dir):
     import numpy as np
 
     import im2col_nb as nb
-    from im2col_nb import _figures
-    from im2col_nb._workspace import release_scratch
+    from im2col_nb.cli import figures
 
     n_img, channels, size, filters, k = 16, 32, 32, 32, 3
     rng = np.random.default_rng(0)
@@ -69,7 +68,7 @@ def workspace_figure(out_dir):
     budgets = [2**p for p in range(16, 26)]                     # 64 KiB .. 32 MiB
     extra, times = [], []
     for budget in budgets:
-        release_scratch()
+        nb.release_workspace()      # so each budget's peak includes its own scratch
         tracemalloc.start()
         nb.conv2d(x, w, padding=1, max_workspace_bytes=budget)
         peak = tracemalloc.get_traced_memory()[1]
@@ -77,10 +76,10 @@ def workspace_figure(out_dir):
         extra.append((peak - out_bytes) / 2**20)
         times.append(1e3 * _best_time(
             lambda: nb.conv2d(x, w, padding=1, max_workspace_bytes=budget), repeat=3))
-    release_scratch()
+    nb.release_workspace()
 
     mib = [b / 2**20 for b in budgets]
-    fig = _figures._figure(10, 3.6)
+    fig = figures.figure(10, 3.6)
     ax_mem, ax_time = fig.subplots(1, 2)
     ax_mem.loglog(mib, extra, "o-", label="measured: tracemalloc peak minus the output")
     ax_mem.loglog(mib, mib, "--", color="0.5", label="the budget")
@@ -99,7 +98,7 @@ def workspace_figure(out_dir):
     for ax in (ax_mem, ax_time):
         ax.grid(alpha=0.3, which="both")
     path = os.path.join(out_dir, "workspace.png")
-    _figures.save(fig, path)
+    figures.save(fig, path)
     return [path]
 
 
@@ -108,7 +107,7 @@ def speed_figure(out_dir):
     import numpy as np
 
     import im2col_nb as nb
-    from im2col_nb import _figures
+    from im2col_nb.cli import figures
 
     rng = np.random.default_rng(0)
     channels, size, k = 16, 32, 3
@@ -134,7 +133,7 @@ def speed_figure(out_dir):
     batch_sizes = [1, 2, 4, 8, 16, 32]
     by_batch = gflops([(n, 32) for n in batch_sizes])
 
-    fig = _figures._figure(10, 3.6)
+    fig = figures.figure(10, 3.6)
     ax_f, ax_n = fig.subplots(1, 2, sharey=True)
     for ax, xs, ys, label in [(ax_f, filter_counts, by_filters, "filters F (batch of 8)"),
                               (ax_n, batch_sizes, by_batch, "images N (32 filters)")]:
@@ -147,7 +146,7 @@ def speed_figure(out_dir):
     ax_f.set_title(f"{channels} channels, {size}x{size}, 3x3, padding 1", fontsize=9)
     ax_n.set_title(f"measured on {os.cpu_count()} CPUs", fontsize=9)
     path = os.path.join(out_dir, "speed-vs-size.png")
-    _figures.save(fig, path)
+    figures.save(fig, path)
     return [path]
 
 

@@ -7,6 +7,7 @@ Signatures follow ``torch.nn.functional``.
 """
 
 from ._backend import get_backend, set_backend
+from ._info import info, max_num_threads, release_workspace
 from ._threads import get_num_threads, set_num_threads, threads
 from ._warmup import warmup
 from ._workspace import get_max_workspace_bytes, set_max_workspace_bytes
@@ -38,8 +39,11 @@ __all__ = [
     "get_max_workspace_bytes",
     "get_num_threads",
     "im2col",
+    "info",
+    "max_num_threads",
     "max_pool2d",
     "max_pool2d_backward",
+    "release_workspace",
     "set_backend",
     "set_max_workspace_bytes",
     "set_num_threads",

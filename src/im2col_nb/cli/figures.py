@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .worked_example import batch_steps, example_steps, pool_steps
+
+__all__ = ["draw_batch_gemm", "draw_example_inputs", "draw_matrix", "draw_max_pool",
+           "draw_patch_product", "figure", "plot_compare", "plot_demo", "save"]
+
 HIGHLIGHT = "#d62728"
 
 
-def _figure(width, height):
+def figure(width, height):
+    """A matplotlib Figure of `width` x `height` inches, constrained layout,
+    not attached to any GUI backend."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -59,15 +66,13 @@ def draw_matrix(ax, a, title=None, *, annotate=True, cmap="Blues", vmin=None, vm
 
 
 # ---------------------------------------------------------------------------
-# the seed's walk-through
+# the worked example
 # ---------------------------------------------------------------------------
 
 
-def draw_seed_inputs(fig, steps=None):
+def draw_example_inputs(fig, steps=None):
     """I with its first patch outlined, K, and the result I * K."""
-    from .cli import seed_steps
-
-    s = steps or seed_steps()
+    s = steps or example_steps()
     axes = fig.subplots(1, 3, width_ratios=[7, 3, 5])
     draw_matrix(axes[0], s["image"], "image I (7 x 7)", boxes=[(0, 0, 3, 3)], vmax=2)
     draw_matrix(axes[1], s["kernel"], "kernel K (3 x 3)", cmap="Oranges", vmax=2)
@@ -79,9 +84,7 @@ def draw_seed_inputs(fig, steps=None):
 def draw_patch_product(fig, steps=None):
     """The kernel as a column beside the 9 x 25 patch matrix, and their
     product: one row of 25 outputs."""
-    from .cli import seed_steps
-
-    s = steps or seed_steps()
+    s = steps or example_steps()
     cols, row, product = s["cols"], s["row"], s["product"]
     taps, length = cols.shape
     out_w = s["result"].shape[1]
@@ -101,8 +104,6 @@ def draw_patch_product(fig, steps=None):
 
 def draw_max_pool(fig, steps=None):
     """Max pooling as im2col -> max over each column -> reshape."""
-    from .cli import pool_steps
-
     p = steps or pool_steps()
     axes = fig.subplots(1, 4, width_ratios=[4, 4, 4, 2])
     draw_matrix(axes[0], p["image"], "x (4 x 4), 2 x 2 windows",
@@ -117,8 +118,6 @@ def draw_max_pool(fig, steps=None):
 
 def draw_batch_gemm(fig, steps=None):
     """A batch of multi-channel images against several filters: W @ cols."""
-    from .cli import batch_steps
-
     b = steps or batch_steps(n_img=3, channels=3, size=6, filters=6, k=3)
     wmat, wide, product = b["wmat"], b["wide"], b["product"]
     length = b["cols"].shape[2]
@@ -141,10 +140,10 @@ def draw_batch_gemm(fig, steps=None):
 
 def plot_demo(path) -> None:
     """``im2col-nb demo --plot``: the whole walk-through on one page."""
-    fig = _figure(12, 13)
+    fig = figure(12, 13)
     top, middle, batch, bottom = fig.subfigures(4, 1, height_ratios=[3.2, 4.2, 2.7, 2.6])
-    draw_seed_inputs(top)
-    top.suptitle("The seed example: I * K by im2col + one matrix product", fontsize=12)
+    draw_example_inputs(top)
+    top.suptitle("The worked example: I * K by im2col + one matrix product", fontsize=12)
     draw_patch_product(middle)
     draw_batch_gemm(batch)
     batch.suptitle("A batch of 3-channel images and several filters: still one GEMM",
@@ -167,7 +166,7 @@ def plot_compare(results, path) -> None:
         for r in layer["results"]:
             if (r["method"], r["label"]) not in methods:
                 methods.append((r["method"], r["label"]))
-    fig = _figure(max(7.0, 1.6 * len(names) + 3), 7.5)
+    fig = figure(max(7.0, 1.6 * len(names) + 3), 7.5)
     ax_speed, ax_mem = fig.subplots(2, 1)
     width = 0.8 / max(len(methods), 1)
     x = np.arange(len(names))
