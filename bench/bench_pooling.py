@@ -22,7 +22,8 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import im2col_nb
-from im2col_nb import _workspace, avg_pool2d, max_pool2d
+from im2col_nb import avg_pool2d, max_pool2d
+from im2col_nb._core import workspace as _workspace
 
 # (name, NCHW shape, kernel, stride, padding)
 CASES = [

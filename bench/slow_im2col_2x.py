@@ -13,7 +13,7 @@ import functools
 
 def pytest_configure(config):
     import im2col_nb._kernels.numba.backend as kernels
-    from im2col_nb import _threads
+    from im2col_nb._core import threads as _threads
 
     for name in ("im2col", "im2col_tile"):
         original = getattr(kernels, name)

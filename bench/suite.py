@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 import im2col_nb
-from im2col_nb._validation import conv_geometry
+from im2col_nb._core.geometry import conv_geometry
 from im2col_nb.cli.timing import SETTLE_S, interleaved, settle  # noqa: F401  (suite.*)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,7 +39,7 @@ class Layer:
 
     @property
     def geom(self):
-        return conv_geometry(self.h, self.w, self.k, self.stride, self.pad, 1)
+        return conv_geometry((self.h, self.w), self.k, self.stride, self.pad, 1)
 
     @property
     def gemm_mkn(self) -> tuple[int, int, int]:
@@ -312,7 +312,7 @@ def im2col_calls(layer: Layer, dtype=np.float32):
     """(im2col, memcpy): the backend's im2col of the whole batch into a
     preallocated patch matrix, and ``np.copyto`` of the same number of bytes
     (single-threaded, what a plain copy costs)."""
-    from im2col_nb._backend import backend_module
+    from im2col_nb._core.backend import backend_module
 
     x, _, _ = inputs(layer, dtype)
     g = layer.geom
@@ -328,7 +328,7 @@ def im2col_tile_calls(layer: Layer, dtype=np.float32, repeat: int = 50):
     kernel conv2d's workers run, on one image (patch matrix of one image,
     cache-resident), and ``np.copyto`` of the same bytes. Both single-
     threaded, so their ratio is steady on a busy machine."""
-    from im2col_nb._backend import backend_module
+    from im2col_nb._core.backend import backend_module
 
     x, _, _ = inputs(layer, dtype)
     g = layer.geom
@@ -401,7 +401,7 @@ def run(x, w, b, layer):
         return suite.numpy_peer(x, w, b, s, p)
     raise ValueError(impl)
 run(xt, wt, bt, warm)
-from im2col_nb._workspace import release_scratch
+from im2col_nb._core.workspace import release_scratch
 release_scratch()
 del xt, wt, bt
 def status(key):

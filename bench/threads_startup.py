@@ -25,15 +25,15 @@ LAYER_PROBE = """
 import json, threading, time
 import numpy as np
 import im2col_nb
-from im2col_nb import _backend
+from im2col_nb._core import backend as _backend
 from im2col_nb._kernels.numba import backend as raw
-from im2col_nb._validation import conv_geometry
+from im2col_nb._core.geometry import conv_geometry
 
 rng = np.random.default_rng(0)
 big = rng.standard_normal((8, 16, 32, 32)).astype(np.float32)
 wbig = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
 tiny = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
-g = conv_geometry(8, 8, 3, 1, 0, 1)
+g = conv_geometry((8, 8), 3, 1, 0, 1)
 cols = np.empty((1, 27, g.out_area), np.float32)
 
 def best(f, n, repeat=5):

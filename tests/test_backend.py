@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 import im2col_nb
-from im2col_nb import _backend
+from im2col_nb._core import backend as _backend
 
 SRC = os.path.dirname(im2col_nb.__file__)
 

@@ -23,10 +23,11 @@ import naive
 from _strategies import conv_problems
 from conftest import tolerance
 
-import im2col_nb  # noqa: E402
-from im2col_nb import _blas, _conv_gemm, conv2d, conv2d_direct  # noqa: E402
-from im2col_nb._backend import backend_named  # noqa: E402
-from im2col_nb._validation import conv_geometry  # noqa: E402
+import im2col_nb
+from im2col_nb import _conv_gemm, conv2d, conv2d_direct
+from im2col_nb._core import blas as _blas
+from im2col_nb._core.backend import backend_named
+from im2col_nb._core.geometry import conv_geometry
 
 
 @pytest.fixture(params=[pytest.param("numba-native", marks=pytest.mark.nojit),
@@ -272,7 +273,7 @@ def test_im2col_tile_kernels(rng, name, geom):
     be = backend_named(name)
     h, w, k, s, p, d = geom
     x = rng.standard_normal((3, 2, h, w))
-    g = conv_geometry(h, w, k, s, p, d)
+    g = conv_geometry((h, w), k, s, p, d)
     kk, area = 2 * g.kernel_area, g.out_area
     full = im2col_nb.im2col(x, k, dilation=d, padding=p, stride=s)
     for n0, nb, p0, p1 in [(0, 3, 0, area), (1, 2, 0, area), (2, 1, 1, area - 1), (0, 1, area // 2, area // 2 + 1)]:
@@ -471,7 +472,7 @@ def test_shift_plan_tiles_and_scratch():
         (2, 64, 128, 112, 3, 1, 1, 2 << 20, 2), (3, 2, 2, 5, 2, 1, 0, 10**9, 4),
         (1, 4, 4, 7, 3, 1, 1, 900, 2),  # halved to one-row tiles
     ], [False, True]):
-        geom = conv_geometry(h, h, (k, k), 1, pad, d)
+        geom = conv_geometry((h, h), (k, k), 1, pad, d)
         plan = _conv_gemm._shift_plan(n_img, c, f, geom, 4, cap, workers, channels_last)
         seen = np.zeros((n_img, geom.out_h), int)
         padded_w = geom.out_w + (k - 1) * d
@@ -487,7 +488,7 @@ def test_shift_plan_tiles_and_scratch():
             assert need <= plan.work_length and plan.work_length * 4 <= max(cap, need * 4)
         assert (seen == 1).all() and plan.shift
         assert 1 <= plan.workers <= workers
-    geom = conv_geometry(30, 30, (3, 3), 1, 1, 1)
+    geom = conv_geometry((30, 30), (3, 3), 1, 1, 1)
     assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
     assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
 
@@ -505,14 +506,14 @@ def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng,
 
 
 def test_shift_used_only_where_it_pays():
-    geom = conv_geometry(56, 56, (3, 3), 1, 1, 1)
+    geom = conv_geometry((56, 56), (3, 3), 1, 1, 1)
     assert _conv_gemm._uses_shift(64, 64, geom, 1)            # r18-l1
     assert not _conv_gemm._uses_shift(16, 64, geom, 1)        # few channels
     assert not _conv_gemm._uses_shift(64, 256, geom, 1)       # many filters
     assert not _conv_gemm._uses_shift(64, 64, geom, 2)        # groups
-    assert not _conv_gemm._uses_shift(64, 64, conv_geometry(56, 56, (3, 3), 2, 1, 1), 1)
-    assert not _conv_gemm._uses_shift(64, 64, conv_geometry(56, 56, (1, 1), 1, 0, 1), 1)
-    assert not _conv_gemm._uses_shift(256, 256, conv_geometry(14, 14, (3, 3), 1, 1, 1), 1)
+    assert not _conv_gemm._uses_shift(64, 64, conv_geometry((56, 56), (3, 3), 2, 1, 1), 1)
+    assert not _conv_gemm._uses_shift(64, 64, conv_geometry((56, 56), (1, 1), 1, 0, 1), 1)
+    assert not _conv_gemm._uses_shift(256, 256, conv_geometry((14, 14), (3, 3), 1, 1, 1), 1)
 
 
 @st.composite

@@ -19,11 +19,11 @@ import naive
 from _strategies import conv_problems
 from conftest import tolerance
 
-import im2col_nb  # noqa: E402
-from im2col_nb import conv2d, conv2d_direct, im2col  # noqa: E402
-from im2col_nb import convolution as _convolution  # noqa: E402
-from im2col_nb import _conv_gemm  # noqa: E402
-from im2col_nb.cli.worked_example import IMAGE as SEED_I, KERNEL as SEED_K  # noqa: E402
+import im2col_nb
+from im2col_nb import conv2d, conv2d_direct, im2col
+from im2col_nb import convolution as _convolution
+from im2col_nb import _conv_gemm
+from im2col_nb.cli.worked_example import IMAGE as SEED_I, KERNEL as SEED_K
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
 

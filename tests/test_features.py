@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import naive
 
-import im2col_nb  # noqa: E402
-from im2col_nb import features as F  # noqa: E402
-from im2col_nb.features import (  # noqa: E402
+import im2col_nb
+from im2col_nb import features as F
+from im2col_nb.features import (
     ZCA,
     PatchFeatures,
     extract_features,
@@ -29,9 +29,9 @@ from im2col_nb.features import (  # noqa: E402
     soft_threshold,
     triangle,
 )
-from im2col_nb.features import _base  # noqa: E402
-from im2col_nb.features import extraction as _extraction  # noqa: E402
-from im2col_nb.features import patches as _patches  # noqa: E402
+from im2col_nb.features import _base
+from im2col_nb.features import extraction as _extraction
+from im2col_nb.features import patches as _patches
 
 
 def images(rng, n=3, c=None, h=9, w=8, scale=255.0):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import im2col_nb
 import naive
 from conftest import tolerance
-from im2col_nb._validation import pool_geometry
+from im2col_nb._core.geometry import pool_geometry
 
 # inf - inf in a sum is NaN, as in the reference; NumPy warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -356,7 +356,7 @@ def test_fuzz_pooling(data):
     h, w = plane_size(draw, kh, dh, ph), plane_size(draw, kw, dw, pw)
     stride = None if (sh, sw) == (kh, kw) and draw(st.booleans()) else (sh, sw)
     try:
-        pool_geometry(h, w, (kh, kw), stride, (ph, pw), (dh, dw), ceil_mode)
+        pool_geometry((h, w), (kh, kw), stride, (ph, pw), (dh, dw), ceil_mode)
     except ValueError:
         assume(False)
     layout = draw(st.sampled_from(["NCHW", "NHWC"]))

@@ -18,8 +18,8 @@ import naive
 from _strategies import conv_problems
 from conftest import tolerance
 
-import im2col_nb  # noqa: E402
-from im2col_nb import (  # noqa: E402
+import im2col_nb
+from im2col_nb import (
     conv2d,
     conv2d_backward,
     conv2d_bias_grad,

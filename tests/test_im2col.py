@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import naive
 from conftest import tolerance
 
-import im2col_nb  # noqa: E402
-from im2col_nb import col2im, im2col  # noqa: E402
+import im2col_nb
+from im2col_nb import col2im, im2col
 
 
 def assert_close(got, want, dtype=np.float64):

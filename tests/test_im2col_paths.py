@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 import naive
 
-import im2col_nb  # noqa: E402
-from im2col_nb._kernels.numba import im2col as nb_kernels  # the module  # noqa: E402
-from im2col_nb._backend import backend_module, backend_named  # noqa: E402
-from im2col_nb._validation import conv_geometry  # noqa: E402
+import im2col_nb
+from im2col_nb._kernels.numba import im2col as nb_kernels  # the module
+from im2col_nb._core.backend import backend_module, backend_named
+from im2col_nb._core.geometry import conv_geometry
 
 CONTIGUOUS, ROWS, GATHER = nb_kernels._CONTIGUOUS, nb_kernels._ROWS, nb_kernels._GATHER
 
@@ -52,7 +52,7 @@ PATH_CASES = {
 def _make(case, dtype=np.float32, seed=0):
     n, c, h, w, k, s, p, d, _ = case
     x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
-    geom = conv_geometry(h, w, k, s, p, d)
+    geom = conv_geometry((h, w), k, s, p, d)
     return x, geom, dict(kernel_size=k, stride=s, padding=p, dilation=d)
 
 
@@ -153,7 +153,7 @@ def test_many_tasks_share_thread_planes(backend):
     for kw in [dict(kernel_size=3, padding=1), dict(kernel_size=3, padding=2, dilation=2, stride=2),
                dict(kernel_size=(2, 4), padding="same")]:
         kw = {"stride": 1, "dilation": 1, **kw}
-        geom = conv_geometry(9, 7, kw["kernel_size"], kw["stride"], kw["padding"], kw["dilation"])
+        geom = conv_geometry((9, 7), kw["kernel_size"], kw["stride"], kw["padding"], kw["dilation"])
         got = _whole_batch(x, geom, kw)
         np.testing.assert_array_equal(got.astype(np.float64), _oracle(x, kw))
 
@@ -175,7 +175,7 @@ def _tile_configs(draw):
 def test_hypothesis_tiles_numba(cfg):
     n, c, h, w, k, s, p, d, rnd = cfg
     x = np.random.default_rng(rnd.randrange(2**32)).standard_normal((n, c, h, w)).astype(np.float32)
-    geom = conv_geometry(h, w, k, s, p, d)
+    geom = conv_geometry((h, w), k, s, p, d)
     want = naive.im2col(x, k, dilation=d, padding=p, stride=s)
     area, kk = geom.out_area, want.shape[1]
     n0 = rnd.randrange(n)

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 import naive
 from conftest import tolerance
 
-import im2col_nb  # noqa: E402
-from im2col_nb import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward  # noqa: E402
-from im2col_nb import pooling as _pooling  # noqa: E402
+import im2col_nb
+from im2col_nb import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from im2col_nb import pooling as _pooling
 
 NAN = float("nan")
 INF = float("inf")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import im2col_nb
-from im2col_nb import _threads
+from im2col_nb._core import threads as _threads
 
 SRC = os.path.dirname(im2col_nb.__file__)
 
@@ -45,7 +45,7 @@ import random, sys, threading
 import numpy as np
 import im2col_nb
 from im2col_nb._warmup import example_calls
-from im2col_nb import _threads
+from im2col_nb._core import threads as _threads
 
 rng = np.random.default_rng(7)
 cases = []
@@ -140,7 +140,7 @@ def test_eight_threads_mixed_calls_match_single_threaded(layer):
 
 
 def _tbb_missing():
-    proc = run_python("from im2col_nb._threads import _tbb_loadable; print(_tbb_loadable())", timeout=120)
+    proc = run_python("from im2col_nb._core.threads import _tbb_loadable; print(_tbb_loadable())", timeout=120)
     return "True" not in proc.stdout
 
 
@@ -149,9 +149,9 @@ import threading
 import numpy as np
 import numba
 from im2col_nb._kernels.numba import backend as raw      # the kernels, bypassing the guard
-from im2col_nb._validation import conv_geometry
+from im2col_nb._core.geometry import conv_geometry
 x = np.random.default_rng(0).standard_normal((8, 16, 64, 64))
-g = conv_geometry(64, 64, 3, 1, 1, 1)
+g = conv_geometry((64, 64), 3, 1, 1, 1)
 cols = [np.empty((8, 16 * 9, g.out_area)) for _ in range(8)]
 raw.im2col(x, cols[0], g, 0, g.out_h)
 def work(i):
@@ -175,7 +175,7 @@ def test_workqueue_really_aborts_without_the_guard():
 def test_default_layer_is_not_gnu_openmp_and_user_choice_is_kept():
     code = """
     import numpy as np, numba, im2col_nb
-    from im2col_nb import _threads
+    from im2col_nb._core import threads as _threads
     im2col_nb.im2col(np.ones((1, 1, 4, 4)), 2)
     print(numba.threading_layer(), _threads._state["chosen"][0])
     """
@@ -296,7 +296,7 @@ def test_threads_reuses_the_blas_scan_until_a_module_is_imported(restore_threads
 SCIPY_AFTER_FIRST_SCAN = """
 import json, sys
 import im2col_nb
-from im2col_nb import _threads
+from im2col_nb._core import threads as _threads
 from threadpoolctl import threadpool_info
 if {control}:
     _threads._scan_key = lambda: 0              # the control: never notice new libraries
@@ -391,7 +391,7 @@ FORK = """
 import multiprocessing as mp, threading, time
 import numpy as np
 import im2col_nb
-from im2col_nb import _threads
+from im2col_nb._core import threads as _threads
 
 x = np.random.default_rng(0).standard_normal((2, 3, 12, 12))
 w = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
@@ -485,7 +485,7 @@ def test_kernels_are_only_reached_through_the_guarded_backend():
 
 
 def test_backend_module_is_the_guarded_proxy():
-    from im2col_nb import _backend
+    from im2col_nb._core import backend as _backend
 
     previous = im2col_nb.get_backend()
     try:

@@ -6,11 +6,12 @@ parallel Numba loops, with a pure-NumPy fallback behind the same API.
 Signatures follow ``torch.nn.functional``.
 """
 
-from ._backend import get_backend, set_backend
+from ._core.backend import get_backend, set_backend
+from ._core.config import config, get_config, reset_config
+from ._core.threads import get_num_threads, set_num_threads, threads
+from ._core.workspace import get_max_workspace_bytes, set_max_workspace_bytes
 from ._info import info, max_num_threads, release_workspace
-from ._threads import get_num_threads, set_num_threads, threads
 from ._warmup import warmup
-from ._workspace import get_max_workspace_bytes, set_max_workspace_bytes
 from .convolution import col2im, conv2d, conv2d_direct, im2col
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .grad import (
@@ -28,6 +29,7 @@ __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
     "col2im",
+    "config",
     "conv2d",
     "conv2d_direct",
     "conv2d_backward",
@@ -36,6 +38,7 @@ __all__ = [
     "conv2d_weight_grad",
     "conv_transpose2d",
     "get_backend",
+    "get_config",
     "get_max_workspace_bytes",
     "get_num_threads",
     "im2col",
@@ -44,6 +47,7 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_backward",
     "release_workspace",
+    "reset_config",
     "set_backend",
     "set_max_workspace_bytes",
     "set_num_threads",

@@ -67,10 +67,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _blas
-from ._backend import backend_module
-from ._threads import _blas_controllers
-from ._workspace import scratch
+from ._core import blas as _blas
+from ._core.backend import backend_module
+from ._core.threads import _blas_controllers
+from ._core.workspace import scratch
 
 # Largest patch-matrix tile per worker (bytes). Tiles of one to a few MiB
 # stay in L2 between im2col and GEMM and are still wide enough for BLAS to

@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
-from . import _threads, _workspace
-from ._backend import backend_named, get_backend, numba_available, set_backend
+from ._core import threads as _threads
+from ._core import workspace as _workspace
+from ._core.backend import backend_named, get_backend, numba_available, set_backend
 
 __all__ = ["info", "max_num_threads", "release_workspace"]
 

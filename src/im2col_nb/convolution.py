@@ -13,19 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import backend_module
-from ._validation import (
-    Geometry,
+from ._core.backend import backend_module
+from ._core.geometry import Geometry, conv_geometry
+from ._core.validation import (
     as_float_array,
     check_layout,
     check_ndim,
-    conv_geometry,
     pair,
+    positive_int,
     result_dtype,
     to_kernel_array,
 )
 from . import _conv_gemm
-from ._workspace import resolve_budget
+from ._core.workspace import resolve_budget
 
 __all__ = ["im2col", "col2im", "conv2d", "conv2d_direct"]
 
@@ -103,7 +103,7 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
     arr = as_float_array("input", input)
     x4, unbatched = _batched_nchw("input", arr)
     n_img, channels, height, width = x4.shape
-    geom = conv_geometry(height, width, kernel_size, stride, padding, dilation, allow_strings=False)
+    geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False)
     x4 = to_kernel_array(x4, arr.dtype)
     cols = np.empty((n_img, channels * geom.kernel_area, geom.out_area), dtype=x4.dtype)
     if cols.size:
@@ -163,7 +163,7 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     unbatched = arr.ndim == 2
     cols = arr[None] if unbatched else arr
     height, width = pair("output_size", output_size)
-    geom = conv_geometry(height, width, kernel_size, stride, padding, dilation, allow_strings=False,
+    geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False,
                          input_name="output_size")
     n_img, rows, length = cols.shape
     if rows % geom.kernel_area:
@@ -217,14 +217,6 @@ class ConvProblem:
         return out
 
 
-def _check_groups(groups) -> int:
-    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)):
-        raise TypeError(f"`groups` must be a positive int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"`groups` must be positive, got {groups}")
-    return int(groups)
-
-
 def batch_conv_operands(x: np.ndarray, w: np.ndarray, layout: str, channels: str,
                         weight_what: str) -> tuple[np.ndarray, np.ndarray, int]:
     """4-D views of a convolution's input and weight, and how to squeeze back.
@@ -254,7 +246,7 @@ def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
     x = as_float_array("input", input)
     w = as_float_array("weight", weight)
     b = None if bias is None else as_float_array("bias", bias)
-    groups = _check_groups(groups)
+    groups = positive_int("groups", groups)
 
     x, w, squeeze = batch_conv_operands(x, w, layout, "C", "4-D (F, C/groups, kh, kw)")
     if layout == "NCHW":
@@ -275,7 +267,7 @@ def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
         raise ValueError(f"`bias` must have shape ({filters},), got {b.shape}")
     if kh < 1 or kw < 1:
         raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
-    geom = conv_geometry(height, width, (kh, kw), stride, padding, dilation, kernel_name="weight")
+    geom = conv_geometry((height, width), (kh, kw), stride, padding, dilation, kernel_name="weight")
     dtype = result_dtype(x, w, b)
     return ConvProblem(
         x=to_kernel_array(x, dtype),

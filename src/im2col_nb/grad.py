@@ -24,27 +24,26 @@ convenience ``conv2d_backward`` that validates once and returns all three.
 
 from __future__ import annotations
 
-import numbers
 from contextlib import contextmanager
 
 import numpy as np
 
-from ._backend import backend_module
+from ._core.backend import backend_module
 from ._conv_gemm import conv_nchw, conv_nhwc, runs_shifted, weight_grad_nchw, weight_rows
-from ._validation import (
-    Geometry,
-    _describe,
+from ._core.geometry import Geometry
+from ._core.validation import (
     as_float_array,
     check_layout,
     check_ndim,
     pair,
+    positive_int,
     result_dtype,
+    shape_arg,
     to_kernel_array,
 )
-from ._workspace import resolve_budget, scratch
+from ._core.workspace import resolve_budget, scratch
 from .convolution import (
     ConvProblem,
-    _check_groups,
     _chunking,
     _is_pointwise,
     batch_conv_operands,
@@ -63,23 +62,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # argument handling
 # ---------------------------------------------------------------------------
-
-
-def _shape_arg(name: str, value, lengths: tuple[int, ...], what: str) -> tuple[int, ...]:
-    """A shape given as a sequence of non-negative ints (tuple, list, array,
-    ``torch.Size``...)."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise TypeError(f"`{name}` must be a tuple of ints, got {_describe(value)}")
-    items = tuple(value.tolist() if isinstance(value, np.ndarray) else value)
-    for v in items:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"`{name}` must be a tuple of ints, got {_describe(value)}")
-    items = tuple(int(v) for v in items)
-    if len(items) not in lengths:
-        raise ValueError(f"`{name}` must be {what}, got {items}")
-    if min(items) < 0:
-        raise ValueError(f"`{name}` must not have negative sizes, got {items}")
-    return items
 
 
 @contextmanager
@@ -127,7 +109,7 @@ def _shaped_problem(role, shape, operand, grad_output, stride, padding, dilation
     the result dtype, to be overwritten with the gradient) and `grad_output`
     as a kernel-ready 4-D array. Errors name ``<role>_shape``."""
     name = f"{role}_shape"
-    shape = _shape_arg(name, shape, *_SHAPE_FORMS[role])
+    shape = shape_arg(name, shape, *_SHAPE_FORMS[role])
     other = as_float_array("weight" if role == "input" else "input", operand)
     go = as_float_array("grad_output", grad_output)
     result = np.empty(shape, dtype=result_dtype(other, go))
@@ -171,7 +153,11 @@ def _full_correlation(geom: Geometry, height: int, width: int) -> Geometry | Non
     left = geom.dilation_w * (geom.kernel_w - 1) - geom.pad_left
     if top < 0 or left < 0:
         return None
-    return geom._replace(pad_top=top, pad_left=left, out_h=height, out_w=width)
+    # the high padding follows from the sizes: in + low + high - span + 1 = out
+    spans = geom.span
+    bottom = height - 1 + spans[0] - geom.out_h - top
+    right = width - 1 + spans[1] - geom.out_w - left
+    return geom.replace(padding=((top, bottom), (left, right)), out=(height, width))
 
 
 def _flipped_transposed(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -700,7 +686,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     x = as_float_array("input", input)
     w = as_float_array("weight", weight)
     b = None if bias is None else as_float_array("bias", bias)
-    groups = _check_groups(groups)
+    groups = positive_int("groups", groups)
     x4, w4, squeeze = batch_conv_operands(x, w, layout, "C_in", "4-D (C_in, F/groups, kh, kw)")
     if layout == "NCHW":
         n_img, c_in, height, width = x4.shape
@@ -746,7 +732,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     w4 = to_kernel_array(w4, dtype)
     # The conv2d this is the adjoint of maps an (out_h, out_w) image to
     # (height, width): its geometry, with out_h/out_w the *input* size here.
-    geom = Geometry(kh, kw, sh, sw, ph, pw, dh, dw, height, width)
+    geom = Geometry((kh, kw), (sh, sw), ((ph, ph + oph), (pw, pw + opw)), (dh, dw), (height, width))
     if layout == "NCHW":
         out = np.empty((n_img, filters, out_h, out_w), dtype=dtype)
     else:

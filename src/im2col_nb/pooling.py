@@ -18,22 +18,22 @@ handling) on both backends.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
-from ._backend import backend_module
-from ._validation import (
-    Geometry,
-    _describe,
-    _flag,
+from ._core.backend import backend_module
+from ._core.geometry import Geometry, pool_geometry
+from ._core.validation import (
     as_float_array,
+    as_int,
     check_layout,
     check_ndim,
-    pool_geometry,
+    describe,
+    flag,
+    optional_nonzero_int,
     to_kernel_array,
 )
-from ._workspace import resolve_budget, scratch
+from ._core.workspace import resolve_budget, scratch
 from .convolution import _chunking
 
 __all__ = ["avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward"]
@@ -50,7 +50,7 @@ def _method(method) -> str:
     if method is None:
         return DEFAULT_METHOD
     if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"`method` must be None, 'im2col' or 'direct', got {_describe(method)}")
+        raise ValueError(f"`method` must be None, 'im2col' or 'direct', got {describe(method)}")
     return method.lower()
 
 
@@ -116,17 +116,6 @@ def _run_im2col(x, layout, dims, geom, reduce):
                 patches = scratch((n1 - n0, count, k_total), x.dtype)
                 backend.im2row_nhwc(x[n0:n1], patches, geom, 1, r0, r1 - r0)
             reduce(patches, n0, r0)
-
-
-def _divisor_override(value) -> int:
-    """0 for None (no override), else a non-zero int, as PyTorch accepts."""
-    if value is None:
-        return 0
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`divisor_override` must be None or an int, got {_describe(value)}")
-    if value == 0:
-        raise ValueError("`divisor_override` must not be zero, got 0")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +224,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     method = _method(method)
     x, layout, unbatched, dims = _pool_input(input, layout)
     n_img, channels, height, width = dims
-    geom = pool_geometry(height, width, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _flag("return_indices", return_indices)
+    geom = pool_geometry((height, width), kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = flag("return_indices", return_indices)
     shape = _out_shape(layout, n_img, channels, geom)
     out = np.empty(shape, dtype=x.dtype)
     indices = np.empty(shape, dtype=np.int64) if return_indices else _NO_INDICES
@@ -328,9 +317,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     method = _method(method)
     x, layout, unbatched, dims = _pool_input(input, layout)
     n_img, channels, height, width = dims
-    geom = pool_geometry(height, width, kernel_size, stride, padding, 1, ceil_mode)
-    cip = _flag("count_include_pad", count_include_pad)
-    divisor = _divisor_override(divisor_override)
+    geom = pool_geometry((height, width), kernel_size, stride, padding, 1, ceil_mode)
+    cip = flag("count_include_pad", count_include_pad)
+    divisor = optional_nonzero_int("divisor_override", divisor_override)
     out = np.empty(_out_shape(layout, n_img, channels, geom), dtype=x.dtype)
     if out.size:
         backend = backend_module()
@@ -350,12 +339,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # ---------------------------------------------------------------------------
 
 
-def _shape_entry(value) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError
-    return int(value)
-
-
 def _grad_and_shape(grad_output, input_shape, layout):
     """Validated 4-D grad_output (kernel-ready), 4-D input shape, input dims,
     whether unbatched."""
@@ -364,9 +347,9 @@ def _grad_and_shape(grad_output, input_shape, layout):
     what = "(N, C, OH, OW)" if layout == "NCHW" else "(N, OH, OW, C)"
     check_ndim("grad_output", g, (3, 4), f"3-D (unbatched) or 4-D {what}")
     try:
-        shape = tuple(_shape_entry(s) for s in input_shape)
+        shape = tuple(as_int("input_shape", s) for s in input_shape)
     except TypeError:
-        raise TypeError(f"`input_shape` must be a sequence of ints, got {_describe(input_shape)}") from None
+        raise TypeError(f"`input_shape` must be a sequence of ints, got {describe(input_shape)}") from None
     if len(shape) != g.ndim:
         raise ValueError(
             f"`input_shape` must have {g.ndim} entries like `grad_output` of shape {g.shape}, got {shape}"
@@ -528,9 +511,9 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
     layout = check_layout(layout)
     n_img, channels, height, width = dims
-    geom = pool_geometry(height, width, kernel_size, stride, padding, 1, ceil_mode)
-    cip = _flag("count_include_pad", count_include_pad)
-    divisor = _divisor_override(divisor_override)
+    geom = pool_geometry((height, width), kernel_size, stride, padding, 1, ceil_mode)
+    cip = flag("count_include_pad", count_include_pad)
+    divisor = optional_nonzero_int("divisor_override", divisor_override)
     want = _out_shape(layout, n_img, channels, geom)
     if g.shape != want:
         raise ValueError(

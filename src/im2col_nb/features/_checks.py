@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import _describe, as_float_array, pair
+from .._core.validation import as_float_array, describe, pair
 
 __all__ = [
     "as_images",
@@ -82,7 +82,7 @@ def check_positive_int(name: str, value, *, minimum: int = 1, allow_none: bool =
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int, got {_describe(value)}")
+        raise TypeError(f"`{name}` must be an int, got {describe(value)}")
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
     return int(value)
@@ -90,7 +90,7 @@ def check_positive_int(name: str, value, *, minimum: int = 1, allow_none: bool =
 
 def check_real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {_describe(value)}")
+        raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"`{name}` must be finite, got {value}")
@@ -101,7 +101,7 @@ def check_real(name: str, value, *, minimum: float | None = None, strict: bool =
 
 def check_choice(name: str, value, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {_describe(value)}")
+        raise ValueError(f"`{name}` must be one of {choices}, got {describe(value)}")
     return value
 
 
@@ -117,5 +117,5 @@ def resolve_rng(random_state) -> np.random.Generator:
             raise ValueError(f"`random_state` must be a non-negative int, got {random_state}")
         return np.random.default_rng(random_state)
     raise TypeError(
-        f"`random_state` must be None, an int, a numpy Generator or RandomState, got {_describe(random_state)}"
+        f"`random_state` must be None, an int, a numpy Generator or RandomState, got {describe(random_state)}"
     )

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import _describe, pair
+from .._core.validation import describe, pair
 from ._base import HAVE_SKLEARN, BaseEstimator, NotFittedError, TransformerMixin
 from ._checks import check_choice, check_finite, check_patch_fits, check_positive_int, check_real, resolve_rng
 from .extraction import _grid_cells, extract_features
@@ -156,7 +156,7 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         if shape is None or len(shape) not in (2, 3) or not all(
                 isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in shape):
             raise ValueError(f"`image_shape` must be (H, W) or (C, H, W) of positive ints, "
-                             f"got {_describe(self.image_shape)}")
+                             f"got {describe(self.image_shape)}")
         shape = (1,) + shape if len(shape) == 2 else shape
         if math.prod(shape) != n_columns:
             raise ValueError(f"`image_shape` {tuple(self.image_shape)} holds {math.prod(shape)} values "
@@ -218,7 +218,7 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
             return x4.dtype
         dtype = np.dtype(self.dtype)
         if dtype not in (np.float32, np.float64):
-            raise ValueError(f"`dtype` must be None, float32 or float64, got {_describe(self.dtype)}")
+            raise ValueError(f"`dtype` must be None, float32 or float64, got {describe(self.dtype)}")
         return dtype
 
     # ------------------------------------------------------------------ API

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _describe, as_float_array, check_layout, pair
+from .._core.validation import as_float_array, check_layout, describe, pair
 from ..convolution import conv2d
 from ..pooling import avg_pool2d
 from ._checks import as_images, check_choice, check_finite, check_patch_fits, check_positive_int, check_real
@@ -230,7 +230,7 @@ def extract_features(images, centers, *, stride=1, normalize=True, eps_norm=10.0
     else:
         work = np.dtype(dtype)
         if work not in (np.float32, np.float64):
-            raise ValueError(f"`dtype` must be float32 or float64, got {_describe(dtype)}")
+            raise ValueError(f"`dtype` must be float32 or float64, got {describe(dtype)}")
 
     mu = None
     if whitening_mean is not None:

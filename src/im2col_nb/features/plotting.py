@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._validation import as_float_array
+from .._core.validation import as_float_array
 from ._checks import check_finite, check_positive_int
 
 __all__ = ["filter_grid", "plot_filters"]

@@ -11,7 +11,7 @@ import warnings
 
 from numba import njit
 
-from ..._threads import configure_numba_threading
+from ..._core.threads import configure_numba_threading
 
 # Pick a thread- and fork-safe threading layer before any parallel kernel
 # compiles or loads from the cache (see _threads.py).

@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from ._threads import _blas_controllers
+from .threads import _blas_controllers
 
 # (symbol pattern, integer type): '?' is 's' or 'd'.
 _SYMBOLS = (

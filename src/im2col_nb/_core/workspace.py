@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from .validation import positive_int
+
 # An upper bound, not a target: conv2d's tiles are min(budget / workers, 4 MiB)
 # (_conv_gemm.TILE_BYTES), so a call holds about workers x 4 MiB of patches;
 # speed is flat for budgets down to a few MiB (docs/benchmarks.md).
@@ -23,11 +25,7 @@ _local = threading.local()
 
 
 def _check_budget(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int number of bytes, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be positive, got {value}")
-    return int(value)
+    return positive_int(name, value, "an int number of bytes")
 
 
 def set_max_workspace_bytes(nbytes: int) -> None:

@@ -20,7 +20,7 @@ import os
 import warnings
 from types import ModuleType
 
-from ._threads import guarded
+from .threads import guarded
 
 BACKENDS = ("numba", "numpy")
 _MODULES = {"numba": "im2col_nb._kernels.numba.backend", "numpy": "im2col_nb._kernels.numpy.backend"}
@@ -143,7 +143,7 @@ def backend_module() -> ModuleType:
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                name = _state["name"] = "numpy"
+                name = _state["name"] = _state["default"] = "numpy"
         module = importlib.import_module(_MODULES[name])
         _state["module"] = module
     # The Numba backend comes wrapped so every kernel entry is thread-safe and
@@ -151,9 +151,14 @@ def backend_module() -> ModuleType:
     return guarded(module)
 
 
+def default_backend() -> str:
+    """The backend chosen at import (what `reset_config` returns to)."""
+    return _state["default"]
+
+
 def backend_named(name: str) -> ModuleType:
     """A specific backend's module, regardless of the current choice."""
     return guarded(importlib.import_module(_MODULES[name]))
 
 
-_state["name"] = _initial_backend()
+_state["name"] = _state["default"] = _initial_backend()

@@ -1,0 +1,223 @@
+"""Window geometry per spatial axis: what every window kernel needs.
+
+One small immutable object describes the windows of a convolution, an
+unfold or a pooling along each spatial axis -- kernel size, stride, padding
+as a (low, high) pair, dilation, and the output size that follows -- for
+any number of spatial axes (``ndim``), as JAX's ``conv_general_dilated``
+does. The 2-D kernels read it through the named views (``kernel_h``,
+``pad_top``, ``out_w``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .validation import flag, int_tuple
+
+__all__ = ["Geometry", "conv_geometry", "padding_arg", "pool_geometry", "pool_output_size"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Windows along each spatial axis (all fields are tuples of one entry per axis).
+
+    Attributes
+    ----------
+    kernel, stride, dilation : tuple of int
+        Window size, step between windows, step between a window's taps.
+    padding : tuple of (int, int)
+        Implicit padding (low, high) of each axis; a window's first tap sits
+        at ``o * stride - low``.
+    out : tuple of int
+        Number of windows along each axis (the output size).
+    """
+
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out: tuple
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial axes."""
+        return len(self.kernel)
+
+    @property
+    def span(self) -> tuple:
+        """Extent of one window along each axis: ``dilation * (kernel - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+
+    @property
+    def kernel_area(self) -> int:
+        """Taps per window (product of `kernel`)."""
+        return math.prod(self.kernel)
+
+    @property
+    def out_area(self) -> int:
+        """Windows per image (product of `out`)."""
+        return math.prod(self.out)
+
+    def replace(self, **changes) -> "Geometry":
+        """A copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+    # Named views of a 2-D geometry, the names the 2-D kernels take.
+    kernel_h = property(lambda self: self.kernel[0])
+    kernel_w = property(lambda self: self.kernel[1])
+    stride_h = property(lambda self: self.stride[0])
+    stride_w = property(lambda self: self.stride[1])
+    dilation_h = property(lambda self: self.dilation[0])
+    dilation_w = property(lambda self: self.dilation[1])
+    pad_top = property(lambda self: self.padding[0][0])
+    pad_bottom = property(lambda self: self.padding[0][1])
+    pad_left = property(lambda self: self.padding[1][0])
+    pad_right = property(lambda self: self.padding[1][1])
+    out_h = property(lambda self: self.out[0])
+    out_w = property(lambda self: self.out[1])
+
+
+def padding_arg(padding, kernel: tuple, dilation: tuple, stride: tuple, *,
+                allow_strings: bool = True) -> tuple:
+    """Resolve `padding` to one (low, high) pair per axis.
+
+    'same' follows PyTorch: the total ``d*(k-1)`` is split with the smaller
+    half low, so an even kernel gets the extra row/column at the high end.
+    """
+    ndim = len(kernel)
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if not allow_strings or mode not in ("same", "valid"):
+            ints = "an int, a pair of ints" if ndim == 2 else f"an int, a tuple of {ndim} ints"
+            allowed = f"{ints}, 'valid' or 'same'" if allow_strings else ints.replace(", a", " or a")
+            raise ValueError(f"`padding` must be {allowed}, got {padding!r}")
+        if mode == "valid":
+            return ((0, 0),) * ndim
+        if any(s != 1 for s in stride):
+            raise ValueError(f"`padding='same'` requires stride 1, got stride={stride}")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in int_tuple("padding", padding, ndim, minimum=0))
+
+
+def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
+                  *, allow_strings: bool = True, kernel_name: str = "kernel_size",
+                  input_name: str = "input") -> Geometry:
+    """Validate geometry arguments against the input's spatial size and size the output.
+
+    ``out = (size + pad_low + pad_high - dilation*(kernel-1) - 1) // stride + 1``
+    on each axis. `kernel_name` and `input_name` are the user's arguments
+    the kernel size and the spatial size came from, for error messages
+    (e.g. ``"weight"``, ``"output_size"``).
+
+    >>> g = conv_geometry((7, 7), 3, 1, 0, 1)
+    >>> g.out, g.kernel_area
+    ((5, 5), 9)
+    """
+    ndim = len(in_size)
+    kernel = int_tuple("kernel_size", kernel_size, ndim)
+    stride = int_tuple("stride", stride, ndim)
+    dilation = int_tuple("dilation", dilation, ndim)
+    pads = padding_arg(padding, kernel, dilation, stride, allow_strings=allow_strings)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, pads))
+    if any(s > p for s, p in zip(span, padded)):
+        name = "`kernel_size`" if kernel_name == "kernel_size" else f"`{kernel_name}` kernel"
+        raise ValueError(
+            f"{name} {kernel} with dilation {dilation} spans {span}, "
+            f"larger than the padded {input_name} {padded} ({input_name} {tuple(in_size)})"
+        )
+    out = tuple((p - s) // st + 1 for p, s, st in zip(padded, span, stride))
+    return Geometry(kernel, stride, pads, dilation, out)
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int,
+                     ceil_mode: bool) -> int:
+    """PyTorch's pooling output length along one axis (may be < 1).
+
+    ``floor_or_ceil((size + 2*pad - dilation*(kernel-1) - 1) / stride) + 1``;
+    with `ceil_mode` the last window must still start inside the input or its
+    left padding, so it is dropped when ``(out-1)*stride >= size + pad``.
+
+    >>> pool_output_size(5, 2, 2, 1, 1, False), pool_output_size(5, 2, 2, 1, 1, True)
+    (3, 3)
+    >>> pool_output_size(6, 3, 2, 1, 1, False), pool_output_size(6, 3, 2, 1, 1, True)
+    (3, 4)
+    >>> pool_output_size(4, 2, 2, 1, 1, True)   # ceil gives 4, the rule drops the last
+    3
+    """
+    num = size + 2 * pad - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        out = -(-num // stride) + 1
+        if (out - 1) * stride >= size + pad:
+            out -= 1
+        return out
+    return num // stride + 1
+
+
+def _has_empty_window(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int) -> bool:
+    """Whether some window's taps all miss the input (only possible when the
+    dilation gap is wider than the input)."""
+    if dilation <= size or kernel == 1:
+        return False
+    taps = (np.arange(out)[:, None] * stride - pad) + np.arange(kernel)[None, :] * dilation
+    return not bool(((taps >= 0) & (taps < size)).any(axis=1).all())
+
+
+def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
+                  ceil_mode=False) -> Geometry:
+    """Validate pooling arguments as PyTorch does and size the output.
+
+    `stride` None (or an empty sequence, as PyTorch accepts) means
+    `kernel_size`. Padding must be non-negative and at most half the kernel
+    (``padding <= kernel_size // 2``, PyTorch's rule, whatever the dilation);
+    the output follows `pool_output_size` and must be at least 1 on every
+    axis (so, as in PyTorch, ceil_mode can give one window larger than the
+    padded input, where floor mode raises). A window whose taps all miss the
+    input (possible only with a dilation wider than the input) is rejected:
+    PyTorch returns -inf with an out-of-range index. Pooling pads both sides
+    equally; ceil_mode windows may overhang the high padding.
+
+    >>> g = pool_geometry((5, 5), 2, 2, 1, ceil_mode=True)
+    >>> g.out
+    (3, 3)
+    >>> pool_geometry((8, 8), 3, 1, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), got padding=(2, 2) with kernel_size=(3, 3)
+    """
+    ndim = len(in_size)
+    kernel = int_tuple("kernel_size", kernel_size, ndim)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        stride = kernel
+    else:
+        stride = int_tuple("stride", stride, ndim)
+    pad = int_tuple("padding", padding, ndim, minimum=0)
+    dilation = int_tuple("dilation", dilation, ndim)
+    ceil_mode = flag("ceil_mode", ceil_mode)
+    if any(p > k // 2 for p, k in zip(pad, kernel)):
+        raise ValueError(
+            f"`padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), "
+            f"got padding={pad} with kernel_size={kernel}"
+        )
+    out = tuple(pool_output_size(*args, ceil_mode)
+                for args in zip(in_size, kernel, stride, pad, dilation))
+    if min(out) < 1:
+        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        padded = tuple(n + 2 * p for n, p in zip(in_size, pad))
+        shown = "x".join(str(o) for o in out)
+        raise ValueError(
+            f"`kernel_size` {kernel} with dilation {dilation} spans {span}, larger than the "
+            f"padded input {padded} (input {tuple(in_size)}, padding {pad}): "
+            f"the output would be {shown}"
+        )
+    if any(_has_empty_window(*args) for args in zip(in_size, kernel, stride, pad, dilation, out)):
+        raise ValueError(
+            f"`dilation` {dilation} leaves a pooling window with no input element "
+            f"(input {tuple(in_size)}, kernel_size {kernel}, stride {stride}, padding {pad})"
+        )
+    return Geometry(kernel, stride, tuple((p, p) for p in pad), dilation, out)
