@@ -125,9 +125,9 @@ def torch_available() -> bool:
 
 def workers() -> int:
     """Threads the package uses (its BLAS thread count)."""
-    from im2col_nb import _conv_gemm
+    from im2col_nb._engine.workers import blas_threads
 
-    return _conv_gemm.blas_threads()
+    return blas_threads()
 
 
 class use_backend:

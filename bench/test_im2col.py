@@ -10,7 +10,6 @@ kh*kw times smaller) input.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import suite

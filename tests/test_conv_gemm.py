@@ -24,7 +24,8 @@ from _strategies import conv_problems
 from conftest import tolerance
 
 import im2col_nb
-from im2col_nb import _conv_gemm, conv2d, conv2d_direct
+from im2col_nb import conv2d, conv2d_direct
+from im2col_nb._engine import conv_gemm as _drivers, plan as _plan, workers as _workers
 from im2col_nb._core import blas as _blas
 from im2col_nb._core.backend import backend_named
 from im2col_nb._core.geometry import conv_geometry
@@ -39,7 +40,7 @@ def engine(request, monkeypatch):
     previous = im2col_nb.get_backend()
     im2col_nb.set_backend(request.param.split("-")[0])
     if request.param == "numba-python":
-        monkeypatch.setattr(_conv_gemm, "_native_gemm", lambda backend, dtype, flops: None)
+        monkeypatch.setattr(_plan, "_native_gemm", lambda *args, **kwargs: None)
     elif request.param == "numba-native" and _blas.gemm_function(np.float64) is None:
         pytest.skip("NumPy's BLAS GEMM symbol not found: the Python tile driver runs")
     try:
@@ -51,8 +52,8 @@ def engine(request, monkeypatch):
 @pytest.fixture
 def parallel(monkeypatch):
     """Two workers for every call, however small."""
-    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
-    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 2)
+    monkeypatch.setattr(_plan, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_workers, "blas_threads", lambda: 2)
 
 
 def data(rng, n, c, h, w, f, k, groups=1, dtype=np.float64):
@@ -104,8 +105,8 @@ TILE_MODES = {"one-image": (1, 0), "stacked": (1, 10**12), "folded": (10**6, 0)}
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_every_tile_kind(engine, parallel, rng, monkeypatch, case, mode):
     fold, min_flops = TILE_MODES[mode]
-    monkeypatch.setattr(_conv_gemm, "FOLD_POSITIONS", fold)
-    monkeypatch.setattr(_conv_gemm, "TILE_MIN_FLOPS", min_flops)
+    monkeypatch.setattr(_plan, "FOLD_POSITIONS", fold)
+    monkeypatch.setattr(_plan, "TILE_MIN_FLOPS", min_flops)
     n, c, h, w, f, k, geom, groups = case
     x, wt, b = data(rng, n, c, h, w, f, k, groups)
     check(x, wt, b, groups=groups, **geom)
@@ -124,8 +125,8 @@ def test_tiny_budgets_split_rows(engine, parallel, rng, layout, budget):
 def test_dtypes_serial_and_parallel(engine, rng, monkeypatch, dtype):
     x, wt, b = data(rng, 3, 5, 8, 8, 7, (3, 3), dtype=dtype)
     check(x, wt, b, padding=1)
-    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
-    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 3)
+    monkeypatch.setattr(_plan, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_workers, "blas_threads", lambda: 3)
     check(x, wt, b, padding=1)
 
 
@@ -135,7 +136,7 @@ def test_plan_tiles_cover_everything_once():
         (2, 12544, 112, 2304, 0, 4 << 20, 2), (1, 10, 5, 100, 0, 1, 4), (3, 7, 7, 10, 4, 10**9, 1),
     ]:
         seen = np.zeros((n_img, area), int)
-        for n0, nb, p0, p1 in _conv_gemm.plan_tiles(n_img, area, out_w, col, fold, cap, workers):
+        for n0, nb, p0, p1 in _plan.plan_tiles(n_img, area, out_w, col, fold, cap, workers):
             assert nb == 1 or (p0, p1) == (0, area)
             seen[n0:n0 + nb, p0:p1] += 1
             assert nb * (p1 - p0) * (col + (fold if nb > 1 else 0)) <= max(cap, col)
@@ -146,15 +147,15 @@ def test_plan_tiles_cover_everything_once():
 def test_patch_ld_is_the_next_odd_multiple_of_64_bytes(itemsize):
     unit = 64 // itemsize
     for span in range(1, 4 * unit + 3):
-        ld = _conv_gemm.patch_ld(span, itemsize)
+        ld = _plan.patch_ld(span, itemsize)
         assert span <= ld < span + 2 * unit
         assert ld * itemsize % 128 == 64
         # the first such length: one less is below span or not of that form
         assert ld == span or (ld - 1) * itemsize % 128 != 64
-    assert _conv_gemm.patch_ld(1024, 4) == 1040 and _conv_gemm.patch_ld(784, 4) == 784
+    assert _plan.patch_ld(1024, 4) == 1040 and _plan.patch_ld(784, 4) == 784
 
 def test_blas_threads_restored(parallel, rng):
-    controllers = _conv_gemm._blas_controllers()
+    controllers = _workers._blas_controllers()
     if not controllers:
         pytest.skip("no controllable BLAS")
     before = [c.num_threads for c in controllers]
@@ -162,8 +163,8 @@ def test_blas_threads_restored(parallel, rng):
     conv2d(x, wt, b, padding=1)
     assert [c.num_threads for c in controllers] == before
     inside = []
-    with _conv_gemm.single_threaded_blas():
-        with _conv_gemm.single_threaded_blas():   # re-entrant
+    with _workers.single_threaded_blas():
+        with _workers.single_threaded_blas():   # re-entrant
             inside.append([c.num_threads for c in controllers])
         inside.append([c.num_threads for c in controllers])
     assert inside == [[1] * len(controllers)] * 2
@@ -171,7 +172,7 @@ def test_blas_threads_restored(parallel, rng):
 
 
 def test_worker_error_propagates_and_restores(parallel, rng, monkeypatch):
-    controllers = _conv_gemm._blas_controllers()
+    controllers = _workers._blas_controllers()
     before = [c.num_threads for c in controllers]
     calls = []
 
@@ -181,7 +182,7 @@ def test_worker_error_propagates_and_restores(parallel, rng, monkeypatch):
             raise RuntimeError("tile 3 failed")
 
     with pytest.raises(RuntimeError, match="tile 3 failed"):
-        _conv_gemm.run_tiles(50, work, 2)
+        _workers.run_tiles(50, work, 2)
     assert 3 in calls and len(calls) < 50
     assert [c.num_threads for c in controllers] == before
 
@@ -190,9 +191,9 @@ def test_worker_error_propagates_and_restores(parallel, rng, monkeypatch):
 @pytest.mark.parametrize("kernel", ["tiles", "shifted", "shifted-nhwc"])
 def test_concurrent_calls_from_threads(parallel, rng, monkeypatch, kernel):
     if kernel != "tiles":  # every stride-1 call takes the shifted GEMMs
-        monkeypatch.setattr(_conv_gemm, "SHIFT_MIN_CHANNELS", 1)
-        monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_WASTE", 1.0)
-        monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
+        monkeypatch.setattr(_plan, "SHIFT_MIN_CHANNELS", 1)
+        monkeypatch.setattr(_plan, "SHIFT_MAX_WASTE", 1.0)
+        monkeypatch.setattr(_plan, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
     layout = "NHWC" if kernel == "shifted-nhwc" else "NCHW"
     x, wt, b = data(rng, 4, 3, 10, 10, 5, (3, 3), dtype=np.float32)
     if layout == "NHWC":
@@ -224,11 +225,11 @@ def test_single_threaded_blas_covers_a_blas_loaded_later():
     code = """
 import numpy as np, im2col_nb
 from threadpoolctl import threadpool_info
-from im2col_nb import _conv_gemm
+from im2col_nb._engine import conv_gemm as _drivers, plan as _plan, workers as _workers
 x = np.ones((8, 16, 24, 24)); w = np.ones((16, 16, 3, 3))
 im2col_nb.conv2d(x, w, padding=1)            # the first scan: NumPy's BLAS only
 import scipy.linalg                          # loads SciPy's own OpenBLAS
-with _conv_gemm.single_threaded_blas():
+with _workers.single_threaded_blas():
     print([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -245,9 +246,9 @@ def test_forked_child_runs_parallel_conv():
     """The worker pool of the parent does not exist in a forked child."""
     code = """
 import multiprocessing as mp, numpy as np, im2col_nb
-from im2col_nb import _conv_gemm
-_conv_gemm.PARALLEL_MIN_FLOPS = 0
-_conv_gemm.blas_threads = lambda: 2
+from im2col_nb._engine import conv_gemm as _drivers, plan as _plan, workers as _workers
+_plan.PARALLEL_MIN_FLOPS = 0
+_workers.blas_threads = lambda: 2
 x = np.ones((4, 2, 8, 8)); w = np.ones((3, 2, 3, 3))
 want = im2col_nb.conv2d(x, w, padding=1)   # starts the pool in the parent
 def child(q):
@@ -381,8 +382,8 @@ class _KernelSpy:
         return spied
 
 
-def _blas_threads_now():  # not _conv_gemm.blas_threads: the `parallel` fixture replaces it
-    return max(int(c.num_threads) for c in _conv_gemm._blas_controllers())
+def _blas_threads_now():  # not _workers.blas_threads: the `parallel` fixture replaces it
+    return max(int(c.num_threads) for c in _workers._blas_controllers())
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
@@ -395,9 +396,9 @@ def test_native_kernel_is_the_default_and_runs_with_single_threaded_blas(paralle
     may use BLAS's threads.)"""
     if not _numpy_wheel_openblas():
         pytest.skip("NumPy does not use its wheel's OpenBLAS here")
-    real = _conv_gemm.backend_module
+    real = _drivers.backend_module
     seen = []
-    monkeypatch.setattr(_conv_gemm, "backend_module", lambda: _KernelSpy(real(), seen))
+    monkeypatch.setattr(_drivers, "backend_module", lambda: _KernelSpy(real(), seen))
     previous = im2col_nb.get_backend()
     im2col_nb.set_backend("numba")
     try:
@@ -420,9 +421,9 @@ def test_native_kernel_is_the_default_and_runs_with_single_threaded_blas(paralle
 def shifted(monkeypatch):
     """Every convolution that can (stride 1, ungrouped, not 1x1) runs as
     shifted GEMMs, whatever its channels, filters and garbage columns."""
-    monkeypatch.setattr(_conv_gemm, "SHIFT_MIN_CHANNELS", 1)
-    monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_WASTE", 1.0)
-    monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
+    monkeypatch.setattr(_plan, "SHIFT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_plan, "SHIFT_MAX_WASTE", 1.0)
+    monkeypatch.setattr(_plan, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
 
 
 # (N, C, H, W, F, (kh, kw), geometry)
@@ -438,9 +439,9 @@ SHIFT_CASES = [
 
 
 def _spy_kernels(monkeypatch):
-    real = _conv_gemm.backend_module
+    real = _drivers.backend_module
     seen = []
-    monkeypatch.setattr(_conv_gemm, "backend_module", lambda: _KernelSpy(real(), seen))
+    monkeypatch.setattr(_drivers, "backend_module", lambda: _KernelSpy(real(), seen))
     return seen
 
 
@@ -454,7 +455,7 @@ def test_shifted_gemms_match_oracle(parallel, shifted, rng, monkeypatch, case, r
     if _blas.gemm_function(dtype) is None or im2col_nb.get_backend() != "numba":
         pytest.skip("the shifted-GEMM kernels need the Numba backend and NumPy's GEMM")
     if rows == "one-row":
-        monkeypatch.setattr(_conv_gemm, "TILE_POSITIONS", 1)
+        monkeypatch.setattr(_plan, "TILE_POSITIONS", 1)
     seen = _spy_kernels(monkeypatch)
     n, c, h, w, f, k, geom = case
     x, wt, b = data(rng, n, c, h, w, f, k, dtype=dtype)
@@ -473,7 +474,7 @@ def test_shift_plan_tiles_and_scratch():
         (1, 4, 4, 7, 3, 1, 1, 900, 2),  # halved to one-row tiles
     ], [False, True]):
         geom = conv_geometry((h, h), (k, k), 1, pad, d)
-        plan = _conv_gemm._shift_plan(n_img, c, f, geom, 4, cap, workers, channels_last)
+        plan = _plan._shift_plan(n_img, c, f, geom, 4, cap, workers, channels_last)
         seen = np.zeros((n_img, geom.out_h), int)
         padded_w = geom.out_w + (k - 1) * d
         for n, i0, i1, ld in plan.table.tolist():
@@ -486,11 +487,11 @@ def test_shift_plan_tiles_and_scratch():
                 assert ld >= rows_needed * padded_w and ld * 4 % 128 == 64
                 need = result + (c - 1) * ld + rows_needed * padded_w + (k - 1) * d
             assert need <= plan.work_length and plan.work_length * 4 <= max(cap, need * 4)
-        assert (seen == 1).all() and plan.shift
+        assert (seen == 1).all() and plan.method == "shift"
         assert 1 <= plan.workers <= workers
     geom = conv_geometry((30, 30), (3, 3), 1, 1, 1)
-    assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
-    assert _conv_gemm._shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
+    assert _plan._shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
+    assert _plan._shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
 
 
 @pytest.mark.nojit
@@ -507,13 +508,13 @@ def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng,
 
 def test_shift_used_only_where_it_pays():
     geom = conv_geometry((56, 56), (3, 3), 1, 1, 1)
-    assert _conv_gemm._uses_shift(64, 64, geom, 1)            # r18-l1
-    assert not _conv_gemm._uses_shift(16, 64, geom, 1)        # few channels
-    assert not _conv_gemm._uses_shift(64, 256, geom, 1)       # many filters
-    assert not _conv_gemm._uses_shift(64, 64, geom, 2)        # groups
-    assert not _conv_gemm._uses_shift(64, 64, conv_geometry((56, 56), (3, 3), 2, 1, 1), 1)
-    assert not _conv_gemm._uses_shift(64, 64, conv_geometry((56, 56), (1, 1), 1, 0, 1), 1)
-    assert not _conv_gemm._uses_shift(256, 256, conv_geometry((14, 14), (3, 3), 1, 1, 1), 1)
+    assert _plan._uses_shift(64, 64, geom, 1)            # r18-l1
+    assert not _plan._uses_shift(16, 64, geom, 1)        # few channels
+    assert not _plan._uses_shift(64, 256, geom, 1)       # many filters
+    assert not _plan._uses_shift(64, 64, geom, 2)        # groups
+    assert not _plan._uses_shift(64, 64, conv_geometry((56, 56), (3, 3), 2, 1, 1), 1)
+    assert not _plan._uses_shift(64, 64, conv_geometry((56, 56), (1, 1), 1, 0, 1), 1)
+    assert not _plan._uses_shift(256, 256, conv_geometry((14, 14), (3, 3), 1, 1, 1), 1)
 
 
 @st.composite

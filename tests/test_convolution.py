@@ -21,8 +21,8 @@ from conftest import tolerance
 
 import im2col_nb
 from im2col_nb import conv2d, conv2d_direct, im2col
-from im2col_nb import convolution as _convolution
-from im2col_nb import _conv_gemm
+from im2col_nb._core.backend import backend_module
+from im2col_nb._engine import conv as _conv, conv_gemm as _drivers
 from im2col_nb.cli.worked_example import IMAGE as SEED_I, KERNEL as SEED_K
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
@@ -357,9 +357,9 @@ class _NoIm2col:
 
 
 def _patch_backend(monkeypatch):
-    """Route conv2d's kernels (convolution.py and its GEMM driver) through _NoIm2col."""
-    module = _convolution.backend_module()
-    for owner in (_convolution, _conv_gemm):
+    """Route conv2d's kernels (its methods and their GEMM driver) through _NoIm2col."""
+    module = backend_module()
+    for owner in (_conv, _drivers):
         monkeypatch.setattr(owner, "backend_module", lambda: _NoIm2col(module))
 
 

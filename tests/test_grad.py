@@ -19,6 +19,7 @@ from _strategies import conv_problems
 from conftest import tolerance
 
 import im2col_nb
+from im2col_nb._core.blas import gemm_function
 from im2col_nb import (
     conv2d,
     conv2d_backward,
@@ -122,21 +123,21 @@ def test_stride1_input_grad_through_the_conv_drivers(backend, layout, geo, monke
     correlation) when it pays, through every conv2d engine: the patch-matrix
     tiles (more input channels than filters), and (forced for these small
     shapes) the shifted GEMMs, on two workers; else GEMM + col2im."""
-    from im2col_nb import _conv_gemm
+    from im2col_nb._engine import plan as _plan, workers as _workers
 
     groups = geo.get("groups", 1)
     rng = np.random.default_rng(7)
-    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
-    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 2)
+    monkeypatch.setattr(_plan, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_workers, "blas_threads", lambda: 2)
     for channels, filters in ((4, 6), (6, 4)):
         x_shape, w_shape = (3, channels, 9, 11), (filters, channels // groups, 3, 2)
         w = rng.standard_normal(w_shape)
         go = rng.standard_normal(naive.conv2d(np.zeros(x_shape), w, **geo).shape)
         want = naive.conv2d_input_grad(x_shape, w, go, **geo)
         for shift in (False, True):
-            monkeypatch.setattr(_conv_gemm, "SHIFT_MIN_CHANNELS", 1 if shift else 10**9)
-            monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_WASTE", 1.0)
-            monkeypatch.setattr(_conv_gemm, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
+            monkeypatch.setattr(_plan, "SHIFT_MIN_CHANNELS", 1 if shift else 10**9)
+            monkeypatch.setattr(_plan, "SHIFT_MAX_WASTE", 1.0)
+            monkeypatch.setattr(_plan, "SHIFT_MAX_FILTERS_PER_CHANNEL", 10**9)
             for dtype in DTYPES:
                 got = input_grad(x_shape, w.astype(dtype), go.astype(dtype), layout, **geo)
                 assert_close(got, want, dtype)
@@ -152,16 +153,16 @@ WEIGHT_TILE_MODES = {"default": None, "one-image": (1, 0, 2048), "stacked": (1, 
 def test_weight_grad_tile_kernel_matches_naive(backend, i, mode, monkeypatch):
     """The NCHW weight gradient through the Numba tile kernel (forced for these
     small shapes, two workers), every kind of tile; the kernel must really run."""
-    from im2col_nb import _conv_gemm
+    from im2col_nb._engine import conv_gemm as _drivers, plan as _plan, workers as _workers
 
-    monkeypatch.setattr(_conv_gemm, "PARALLEL_MIN_FLOPS", 0)
-    monkeypatch.setattr(_conv_gemm, "blas_threads", lambda: 2)
+    monkeypatch.setattr(_plan, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_workers, "blas_threads", lambda: 2)
     if WEIGHT_TILE_MODES[mode] is not None:
         for name, value in zip(("FOLD_POSITIONS", "TILE_MIN_FLOPS", "TILE_POSITIONS"),
                                WEIGHT_TILE_MODES[mode]):
-            monkeypatch.setattr(_conv_gemm, name, value)
+            monkeypatch.setattr(_plan, name, value)
     calls = []
-    real = _conv_gemm.backend_module
+    real = _drivers.backend_module
 
     class Spy:
         def __getattr__(self, name):
@@ -174,13 +175,13 @@ def test_weight_grad_tile_kernel_matches_naive(backend, i, mode, monkeypatch):
                 return value(*args)
             return counted
 
-    monkeypatch.setattr(_conv_gemm, "backend_module", Spy)
+    monkeypatch.setattr(_drivers, "backend_module", Spy)
     x, w, go, geo = case_arrays(i, np.random.default_rng(200 + i))
     want = naive.conv2d_weight_grad(x, w.shape, go, **geo)
     for dtype in DTYPES:
         got = weight_grad(x.astype(dtype), w.shape, go.astype(dtype), "NCHW", **geo)
         assert_close(got, want, dtype)
-    native = im2col_nb.get_backend() == "numba" and _conv_gemm._blas.gemm_function(np.float64)
+    native = im2col_nb.get_backend() == "numba" and gemm_function(np.float64)
     one_to_one = w.shape[2:] == (1, 1) and geo.get("stride", 1) == 1 and "padding" not in geo
     assert len(calls) == (2 if native and not one_to_one else 0)
 

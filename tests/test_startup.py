@@ -211,7 +211,8 @@ def test_warmup_covers_every_public_array_function():
 
     settings = {"get_backend", "set_backend", "get_max_workspace_bytes", "set_max_workspace_bytes",
                 "get_num_threads", "set_num_threads", "threads", "warmup", "__version__",
-                "config", "get_config", "reset_config", "info", "max_num_threads", "release_workspace"}
+                "config", "get_config", "reset_config", "info", "max_num_threads", "release_workspace",
+                "explain"}
     ops = {n for n in im2col_nb.__all__
            if n not in settings and callable(getattr(im2col_nb, n)) and not isinstance(getattr(im2col_nb, n), type)
            and n[0].islower()}

@@ -12,15 +12,12 @@ from ._core.threads import get_num_threads, set_num_threads, threads
 from ._core.workspace import get_max_workspace_bytes, set_max_workspace_bytes
 from ._info import info, max_num_threads, release_workspace
 from ._warmup import warmup
-from .convolution import col2im, conv2d, conv2d_direct, im2col
+from .convolution import conv2d, conv2d_direct
+from .gradients import conv2d_backward, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad
+from .methods import explain
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
-from .grad import (
-    conv2d_backward,
-    conv2d_bias_grad,
-    conv2d_input_grad,
-    conv2d_weight_grad,
-    conv_transpose2d,
-)
+from .transposed import conv_transpose2d
+from .unfold import col2im, im2col
 
 __version__ = "0.1.0"
 
@@ -37,6 +34,7 @@ __all__ = [
     "conv2d_input_grad",
     "conv2d_weight_grad",
     "conv_transpose2d",
+    "explain",
     "get_backend",
     "get_config",
     "get_max_workspace_bytes",

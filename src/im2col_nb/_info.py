@@ -154,7 +154,7 @@ def _numba_threads(run_kernel: bool) -> dict:
         "first_call_s": None,
     }
     if run_kernel:
-        from .convolution import im2col
+        from .unfold import im2col
 
         # On the numba backend even when NumPy's is selected: the report is
         # about the threading layer, which only a Numba kernel launches.

@@ -33,8 +33,7 @@ from ._core.validation import (
     optional_nonzero_int,
     to_kernel_array,
 )
-from ._core.workspace import resolve_budget, scratch
-from .convolution import _chunking
+from ._core.workspace import chunks, resolve_budget, scratch
 
 __all__ = ["avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward"]
 
@@ -103,19 +102,15 @@ def _run_im2col(x, layout, dims, geom, reduce):
     n_img, channels, height, width = dims
     k_total = channels * geom.kernel_area
     budget = resolve_budget(None)
-    images, rows = _chunking(n_img, geom.out_h, k_total * geom.out_w * x.dtype.itemsize, budget)
-    for n0 in range(0, n_img, images):
-        n1 = min(n_img, n0 + images)
-        for r0 in range(0, geom.out_h, rows):
-            r1 = min(geom.out_h, r0 + rows)
-            count = (r1 - r0) * geom.out_w
-            if layout == "NCHW":
-                patches = scratch((n1 - n0, k_total, count), x.dtype)
-                backend.im2col(x[n0:n1], patches, geom, r0, r1 - r0)
-            else:
-                patches = scratch((n1 - n0, count, k_total), x.dtype)
-                backend.im2row_nhwc(x[n0:n1], patches, geom, 1, r0, r1 - r0)
-            reduce(patches, n0, r0)
+    for n0, n1, r0, r1 in chunks(n_img, geom.out_h, k_total * geom.out_w * x.dtype.itemsize, budget):
+        count = (r1 - r0) * geom.out_w
+        if layout == "NCHW":
+            patches = scratch((n1 - n0, k_total, count), x.dtype)
+            backend.im2col(x[n0:n1], patches, geom, r0, r1 - r0)
+        else:
+            patches = scratch((n1 - n0, count, k_total), x.dtype)
+            backend.im2row_nhwc(x[n0:n1], patches, geom, 1, r0, r1 - r0)
+        reduce(patches, n0, r0)
 
 
 # ---------------------------------------------------------------------------

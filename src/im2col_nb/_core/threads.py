@@ -24,7 +24,7 @@ by ``_backend.backend_module()``; for the Numba backend that is a thin proxy
   and Numba's count, which is per calling thread, is applied on every kernel
   entry. GEMM runs in the public wrappers between kernel calls, or inside
   conv2d's tile kernels while BLAS is limited to one thread
-  (``_conv_gemm.single_threaded_blas``), so the two pools never oversubscribe
+  (``_engine/workers.single_threaded_blas``), so the two pools never oversubscribe
   each other.
 * **Fork.** After ``fork()`` the lock is replaced (a thread of the parent may
   have held it). A child forked from a process that had started GNU OpenMP

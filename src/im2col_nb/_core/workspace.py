@@ -16,7 +16,7 @@ import numpy as np
 from .validation import positive_int
 
 # An upper bound, not a target: conv2d's tiles are min(budget / workers, 4 MiB)
-# (_conv_gemm.TILE_BYTES), so a call holds about workers x 4 MiB of patches;
+# (_engine/plan.TILE_BYTES), so a call holds about workers x 4 MiB of patches;
 # speed is flat for budgets down to a few MiB (docs/benchmarks.md).
 DEFAULT_MAX_WORKSPACE_BYTES = 64 * 2**20
 
@@ -93,3 +93,25 @@ def scratch(shape, dtype) -> np.ndarray:
 def release_scratch() -> None:
     """Drop this thread's scratch buffer (frees its memory)."""
     _local.buffer = None
+
+
+def chunking(n_img: int, out_h: int, bytes_per_row: int, budget: int) -> tuple[int, int]:
+    """(images per chunk, output rows per chunk) keeping a patch matrix of
+    `bytes_per_row` per output row within `budget` bytes: whole images
+    while one fits, else rows of one."""
+    bytes_per_image = bytes_per_row * out_h
+    if bytes_per_image <= budget:
+        return max(1, min(n_img, budget // max(bytes_per_image, 1))), out_h
+    return 1, max(1, min(out_h, budget // max(bytes_per_row, 1)))
+
+
+def chunks(n_img: int, out_h: int, bytes_per_row: int, budget: int):
+    """The chunk loop: ``(n0, n1, r0, r1)``, images [n0, n1) x output rows
+    [r0, r1), in order, each chunk's patch matrix within `budget` bytes (see
+    `chunking`); a chunk is whole images or rows of one image, so its slice
+    of a contiguous batch is contiguous."""
+    images, rows = chunking(n_img, out_h, bytes_per_row, budget)
+    for n0 in range(0, n_img, images):
+        n1 = min(n_img, n0 + images)
+        for r0 in range(0, out_h, rows):
+            yield n0, n1, r0, min(out_h, r0 + rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..convolution import im2col
+from ..unfold import im2col
 from ._checks import as_images, check_matrix, check_patch_fits, check_positive_int, check_real, resolve_rng
 
 __all__ = ["extract_patches", "normalize_patches"]

@@ -1,0 +1,174 @@
+"""conv2d's methods, registered with the engine, and the driver that runs the choice.
+
+========== ================================================ =====================
+method     what it does                                      supports
+========== ================================================ =====================
+im2col     patch-matrix tiles, one GEMM per tile (any size)  everything
+pointwise  the input is the patch matrix: GEMMs on it        1x1, stride 1, no pad
+shift      kh*kw GEMMs on shifted views, no patch matrix     stride 1, groups 1,
+                                                             Numba backend
+direct     direct loops, no GEMM (the baseline)              everything
+========== ================================================ =====================
+
+Estimates are times relative to one bare GEMM of the problem's size (2
+threads, float32, the benchmark layers of ``bench/suite.py``; rerun with
+``python -m pytest bench --benchmark-json=out.json`` and ``python
+bench/report.py out.json``): patch-matrix tiles measured 1.03-1.2x, the
+pointwise GEMMs about 1.0x, shifted GEMMs 0.85-1.09x where
+`plan._uses_shift` holds and 1.18-5.6x where it does not, the direct loops
+about 5x. ``auto`` picks the lowest.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .._core.backend import backend_module
+from . import plan as _plan
+from .conv_gemm import conv_nchw, conv_nhwc
+from .machine import current_machine
+from .registry import Choice, Method, candidates, check_method, choose, register
+
+__all__ = ["choose_conv2d", "describe_plan", "explain_conv2d", "run_conv2d"]
+
+
+def _add_bias(call, out: np.ndarray) -> None:
+    if call.bias is None:
+        return
+    if call.layout == "NCHW":
+        out += call.bias[:, None, None]
+    else:
+        out += call.bias
+
+
+def _gemm(method: str):
+    def run(call, out, budget):
+        driver = conv_nchw if call.layout == "NCHW" else conv_nhwc
+        driver(call.x, call.weight, call.bias, out, call.geom, call.groups, budget, method)
+    return run
+
+
+def _direct(call, out, budget):
+    backend = backend_module()
+    if call.layout == "NCHW":
+        # The bias initialises the accumulators: no extra pass.
+        backend.conv2d_direct_nchw(call.x, call.weight, out, call.geom, call.groups, bias=call.bias)
+    else:
+        weight_hwcf = np.ascontiguousarray(call.weight.transpose(2, 3, 1, 0))
+        backend.conv2d_direct_nhwc(call.x, weight_hwcf, out, call.geom, call.groups)
+        _add_bias(call, out)
+
+
+def _everything(problem, machine):
+    return None
+
+
+def _pointwise_only(problem, machine):
+    return None if problem.pointwise else "it needs a 1x1 kernel, stride 1 and no padding"
+
+
+def _shift_plan(problem, machine):
+    """The shifted-GEMM plan of `problem` (None: one output row does not fit)."""
+    workers = _plan._workers(problem.flops)
+    args = (problem.batch, problem.channels, problem.filters, problem.geom, problem.groups,
+            np.dtype(problem.dtype).itemsize, machine.budget)
+    if problem.layout == "NCHW":
+        return _plan.plan_nchw(*args, problem.has_bias, workers, True, _plan._tuning(), "shift")
+    return _plan.plan_nhwc(*args, workers, True, _plan._tuning(), "shift")
+
+
+def _shift_supports(problem, machine):
+    g = problem.geom
+    if problem.flops == 0:
+        return "the problem is empty"
+    if not machine.blas_from_numba:
+        return "it calls BLAS from Numba kernels: it needs the numba backend and NumPy's BLAS GEMM"
+    if any(s != 1 for s in g.stride):
+        return f"it needs stride 1, got stride {g.stride}"
+    if problem.groups != 1:
+        return f"it needs groups=1, got groups={problem.groups}"
+    if g.kernel_area == 1:
+        return "a 1x1 kernel has no taps to shift ('pointwise' is that case)"
+    if _shift_plan(problem, machine) is None:
+        return (f"one output row's scratch exceeds the workspace budget "
+                f"({machine.budget} bytes)")
+    return None
+
+
+def _shift_estimate(problem, machine):
+    fits = (_plan._uses_shift(problem.channels, problem.filters, problem.geom, problem.groups)
+            and problem.flops >= _plan.PARALLEL_MIN_FLOPS)
+    return 0.95 if fits else 1.3
+
+
+register(Method("conv2d", "im2col",
+                "patch-matrix tiles of about a MiB, each multiplied by one GEMM; any problem",
+                _everything, lambda p, m: 1.0 if p.pointwise else 1.1, _gemm("im2col")))
+register(Method("conv2d", "pointwise",
+                "1x1 stride-1 unpadded kernels: GEMMs straight on the input, no copy",
+                _pointwise_only, lambda p, m: 0.9, _gemm("pointwise")))
+register(Method("conv2d", "shift",
+                "stride 1: one GEMM per kernel tap on a shifted view of the zero-bordered "
+                "input, no patch matrix (Numba backend)",
+                _shift_supports, _shift_estimate, _gemm("shift")))
+register(Method("conv2d", "direct",
+                "direct loops without a patch matrix or BLAS: the baseline",
+                _everything, lambda p, m: 5.0, _direct))
+
+
+@functools.lru_cache(maxsize=512)
+def _choose(problem, machine, method: str, tuning: tuple):
+    return choose("conv2d", problem, machine, method)
+
+
+def choose_conv2d(problem, budget: int, method="auto"):
+    """The conv2d method to run `problem` with (cached per problem, machine
+    and tuning); raises ValueError for an unknown or unsupported `method`."""
+    machine = current_machine(np.dtype(problem.dtype), budget)
+    if not isinstance(method, str):
+        return choose("conv2d", problem, machine, method)  # raises the ValueError
+    return _choose(problem, machine, method.lower(), _plan._tuning())
+
+
+def run_conv2d(call, budget: int, method="auto") -> np.ndarray:
+    """``conv(call)`` by `method` (or the one ``auto`` picks): the 4-D result."""
+    problem = call.problem
+    out = np.empty(call.out_shape, dtype=call.x.dtype)
+    if problem.flops == 0:  # an empty axis: nothing to choose, zeros (plus bias)
+        check_method("conv2d", method)
+        if out.size:
+            out[...] = 0
+            _add_bias(call, out)
+        return out
+    choose_conv2d(problem, budget, method).run(call, out, budget)
+    return out
+
+
+def describe_plan(problem, machine, method: str) -> str:
+    """How `method` will cut `problem`'s work: its plan, in one line."""
+    if problem.flops == 0:
+        return "nothing to compute (an empty axis)"
+    if method == "direct":
+        return "direct loops over output planes (NCHW) or rows (NHWC), no workspace"
+    flops = problem.flops
+    native = machine.blas_from_numba and (flops >= _plan.PARALLEL_MIN_FLOPS or method == "shift")
+    args = (problem.batch, problem.channels, problem.filters, problem.geom, problem.groups,
+            np.dtype(problem.dtype).itemsize, machine.budget)
+    if problem.layout == "NCHW":
+        plan = _plan.plan_nchw(*args, problem.has_bias, _plan._workers(flops), native,
+                               _plan._tuning(), method)
+    else:
+        plan = _plan.plan_nhwc(*args, _plan._workers(flops), native, _plan._tuning(), method)
+    return plan.describe()
+
+
+def explain_conv2d(call, budget: int, method="auto") -> Choice:
+    """The `Choice` `run_conv2d` makes for `call`, without running it."""
+    problem = call.problem
+    chosen = choose_conv2d(problem, budget, method)
+    machine = current_machine(np.dtype(problem.dtype), budget)
+    return Choice("conv2d", chosen.name, method.lower(), problem.describe(), machine.describe(),
+                  tuple(candidates("conv2d", problem, machine)),
+                  describe_plan(problem, machine, chosen.name))

@@ -1,0 +1,233 @@
+"""Problems: a call's validated arrays and its description.
+
+`prepare_conv` validates conv2d-style arguments once and returns a
+`ConvCall`: kernel-ready arrays (C-contiguous, float32/float64), how to
+shape the result back to what the user passed, and `ConvCall.problem`, a
+`ConvProblem` -- the shapes, dtype, layout, geometry and groups alone,
+hashable, which is what methods are chosen and plans cached by.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._core.geometry import Geometry, conv_geometry
+from .._core.validation import (
+    as_float_array,
+    check_layout,
+    check_ndim,
+    positive_int,
+    result_dtype,
+    shape_arg,
+    to_kernel_array,
+)
+
+
+@dataclass(frozen=True)
+class ConvProblem:
+    """What a convolution is, without its data: the key methods are chosen
+    and plans cached by.
+
+    ``in_size`` and the geometry are per spatial axis; ``layout`` is
+    'NCHW' (channels first) or 'NHWC' (channels last).
+    """
+
+    batch: int
+    channels: int
+    filters: int
+    in_size: tuple
+    geom: Geometry
+    groups: int
+    dtype: str
+    layout: str
+    has_bias: bool
+
+    @property
+    def pointwise(self) -> bool:
+        """1x1 kernel, stride 1, no padding: the input is the patch matrix."""
+        g = self.geom
+        return (g.kernel_area == 1 and all(s == 1 for s in g.stride)
+                and all(p == (0, 0) for p in g.padding))
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds x 2: the bare GEMM's work."""
+        return (2 * self.batch * self.filters * (self.channels // self.groups)
+                * self.geom.kernel_area * self.geom.out_area)
+
+    def describe(self) -> str:
+        """One line: shapes, geometry, dtype, layout."""
+        g = self.geom
+        pads = [lo if lo == hi else (lo, hi) for lo, hi in g.padding]
+        size = "x".join(map(str, self.in_size))
+        kernel = "x".join(map(str, g.kernel))
+        text = (f"{self.batch} x {self.channels} ch {size} ({self.layout}, {self.dtype}) * "
+                f"{self.filters} filters {kernel}, stride {g.stride}, padding {tuple(pads)}, "
+                f"dilation {g.dilation}")
+        if self.groups > 1:
+            text += f", groups {self.groups}"
+        return text + (", bias" if self.has_bias else "")
+
+
+@dataclass
+class ConvCall:
+    """A validated convolution call: kernel-ready arrays, geometry and how to
+    reshape the result back to what the user passed."""
+
+    x: np.ndarray          # (N, C, H, W) or (N, H, W, C), C-contiguous
+    weight: np.ndarray     # (F, C/groups, kh, kw), C-contiguous
+    bias: np.ndarray | None
+    geom: Geometry
+    groups: int
+    layout: str
+    squeeze: int           # 0: 4-D result; 1: drop batch; 2: drop batch and filter axes
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        n_img = self.x.shape[0]
+        filters = self.weight.shape[0]
+        if self.layout == "NHWC":
+            return (n_img, self.geom.out_h, self.geom.out_w, filters)
+        return (n_img, filters, self.geom.out_h, self.geom.out_w)
+
+    @property
+    def problem(self) -> ConvProblem:
+        """The call's `ConvProblem`."""
+        x = self.x
+        channels_first = self.layout == "NCHW"
+        return ConvProblem(x.shape[0], x.shape[1 if channels_first else -1], self.weight.shape[0],
+                           x.shape[2:] if channels_first else x.shape[1:-1], self.geom, self.groups,
+                           x.dtype.name, self.layout, self.bias is not None)
+
+    def finish(self, out: np.ndarray) -> np.ndarray:
+        if self.squeeze == 2:
+            return out[0, 0] if self.layout == "NCHW" else out[0, :, :, 0]
+        if self.squeeze == 1:
+            return out[0]
+        return out
+
+
+def batch_conv_operands(x: np.ndarray, w: np.ndarray, layout: str, channels: str,
+                        weight_what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """4-D views of a convolution's input and weight, and how to squeeze back.
+
+    A 2-D image with a 2-D kernel (the seed's case) becomes one image with
+    one channel and one filter (squeeze 2); an unbatched 3-D input gains a
+    batch axis (squeeze 1). `channels` names the channel axis in messages.
+    """
+    if x.ndim == 2:
+        if w.ndim != 2:
+            raise ValueError(
+                f"`weight` must be 2-D (kh, kw) for a 2-D `input`, got an array of shape {w.shape}"
+            )
+        x4 = x[None, None] if layout == "NCHW" else x[None, :, :, None]
+        return x4, w[None, None], 2
+    dims = f"N, {channels}, H, W" if layout == "NCHW" else f"N, H, W, {channels}"
+    check_ndim("input", x, (2, 3, 4), f"2-D (H, W), 3-D (unbatched) or 4-D ({dims})")
+    check_ndim("weight", w, (4,), weight_what)
+    if x.ndim == 3:
+        return x[None], w, 1
+    return x, w, 0
+
+
+def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout) -> ConvCall:
+    """Validate conv2d-style arguments (shared by every convolution entry point)."""
+    layout = check_layout(layout)
+    x = as_float_array("input", input)
+    w = as_float_array("weight", weight)
+    b = None if bias is None else as_float_array("bias", bias)
+    groups = positive_int("groups", groups)
+
+    x, w, squeeze = batch_conv_operands(x, w, layout, "C", "4-D (F, C/groups, kh, kw)")
+    if layout == "NCHW":
+        n_img, channels, height, width = x.shape
+    else:
+        n_img, height, width, channels = x.shape
+    filters, cg, kh, kw = w.shape
+    if channels % groups:
+        raise ValueError(f"`groups`={groups} must divide the input channels, got {channels} channels")
+    if filters % groups:
+        raise ValueError(f"`groups`={groups} must divide the filters (weight.shape[0]), got {filters}")
+    if cg * groups != channels:
+        raise ValueError(
+            f"`weight` of shape {w.shape} expects {cg * groups} input channels with groups={groups}, "
+            f"but `input` of shape {np.shape(input)} has {channels}"
+        )
+    if b is not None and (b.ndim != 1 or b.shape[0] != filters):
+        raise ValueError(f"`bias` must have shape ({filters},), got {b.shape}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
+    geom = conv_geometry((height, width), (kh, kw), stride, padding, dilation, kernel_name="weight")
+    dtype = result_dtype(x, w, b)
+    return ConvCall(
+        x=to_kernel_array(x, dtype),
+        weight=to_kernel_array(w, dtype),
+        bias=None if b is None else to_kernel_array(b, dtype),
+        geom=geom,
+        groups=groups,
+        layout=layout,
+        squeeze=squeeze,
+    )
+
+
+# ---------------------------------------------------------------------------
+# argument handling
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def argument_names(**renames):
+    """Re-raise `prepare_conv`'s errors under the names this function's
+    caller actually used (``input_shape`` for ``input``, ...)."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        for old, new in renames.items():
+            message = message.replace(f"`{old}`", f"`{new}`")
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None
+
+
+def grad_output_arg(go: np.ndarray, p: ConvCall) -> np.ndarray:
+    """`grad_output` as a kernel-ready 4-D array, checked against the shape
+    conv2d returns for the validated problem `p`."""
+    expected = p.finish(np.broadcast_to(np.zeros((), dtype=p.x.dtype), p.out_shape)).shape
+    if go.shape != expected:
+        layout = "" if p.layout == "NCHW" else f", layout={p.layout!r}"
+        raise ValueError(
+            f"`grad_output` must have shape {expected}, the shape conv2d returns for this input, "
+            f"weight and geometry (stride={(p.geom.stride_h, p.geom.stride_w)}, "
+            f"dilation={(p.geom.dilation_h, p.geom.dilation_w)}, groups={p.groups}{layout}), "
+            f"got an array of shape {go.shape}"
+        )
+    return to_kernel_array(go.reshape(p.out_shape), p.x.dtype)
+
+
+# The operand given only by its shape: (accepted lengths, how to name them).
+SHAPE_FORMS = {
+    "input": ((2, 3, 4), "(N, C, H, W), (C, H, W) or (H, W)"),
+    "weight": ((2, 4), "(F, C/groups, kh, kw) or (kh, kw)"),
+}
+
+
+def shaped_problem(role, shape, operand, grad_output, stride, padding, dilation, groups, layout):
+    """Validate the arguments of the gradient with respect to `role`
+    (``"input"`` or ``"weight"``), an operand given only by its `shape`;
+    `operand` is the other one. Returns the shape as a tuple, the validated
+    problem (whose ``x``/``weight`` for `role` is an uninitialised array of
+    the result dtype, to be overwritten with the gradient) and `grad_output`
+    as a kernel-ready 4-D array. Errors name ``<role>_shape``."""
+    name = f"{role}_shape"
+    shape = shape_arg(name, shape, *SHAPE_FORMS[role])
+    other = as_float_array("weight" if role == "input" else "input", operand)
+    go = as_float_array("grad_output", grad_output)
+    result = np.empty(shape, dtype=result_dtype(other, go))
+    x, w = (result, other) if role == "input" else (other, result)
+    with argument_names(**{role: name}):
+        p = prepare_conv(x, w, None, stride, padding, dilation, groups, layout)
+    return shape, p, grad_output_arg(go, p)

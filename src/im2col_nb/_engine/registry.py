@@ -1,0 +1,172 @@
+"""Methods: the implementations of each operation, and the one place that chooses.
+
+An operation (``"conv2d"``, ``"max_pool2d"``, ...) has several methods. Each
+`Method` declares what it supports (``supports(problem, machine)`` returns
+None, or the reason it cannot run the problem) and what it is expected to
+cost (``estimate(problem, machine)``: its time relative to one bare GEMM of
+the problem's size, the unit the benchmarks report). `choose` takes the
+method a user forced, or under ``"auto"`` the supported method with the
+lowest estimate (the first registered on a tie); `explain` reports the
+choice and every alternative without running anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Candidate", "Choice", "Method", "candidates", "check_method", "choose", "methods",
+           "register"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One implementation of an operation.
+
+    Attributes
+    ----------
+    op : str
+        The operation, named as its public function (``"conv2d"``).
+    name : str
+        What ``method=`` calls it (``"im2col"``).
+    summary : str
+        One line for users: what it does and when it pays.
+    supports : callable ``(problem, machine) -> str | None``
+        None if the method can run `problem` here, else why not.
+    estimate : callable ``(problem, machine) -> float``
+        Expected time relative to the bare GEMM of the problem's size
+        (lower is better); only compared between methods of one op.
+    run : callable
+        The driver; its signature is the op's (see the op's module).
+    """
+
+    op: str
+    name: str
+    summary: str
+    supports: Callable
+    estimate: Callable
+    run: Callable = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A method considered for one problem: its estimate, or why it cannot run."""
+
+    name: str
+    estimate: float | None
+    reason: str | None
+
+    @property
+    def supported(self) -> bool:
+        return self.reason is None
+
+
+_REGISTRY: dict[str, dict[str, Method]] = {}
+
+
+def register(method: Method) -> Method:
+    """Add `method` to its op's methods (replacing one of the same name)."""
+    _REGISTRY.setdefault(method.op, {})[method.name] = method
+    return method
+
+
+def methods(op: str) -> tuple[Method, ...]:
+    """The methods of `op`, in registration order."""
+    return tuple(_REGISTRY.get(op, {}).values())
+
+
+def candidates(op: str, problem, machine) -> list[Candidate]:
+    """Every method of `op` with its estimate for `problem`, or why it cannot run it."""
+    out = []
+    for m in methods(op):
+        reason = m.supports(problem, machine)
+        out.append(Candidate(m.name, None if reason else float(m.estimate(problem, machine)), reason))
+    return out
+
+
+def check_method(op: str, method) -> str:
+    """`method` lower-cased if it is ``"auto"`` or a method of `op`, else ValueError."""
+    table = _REGISTRY.get(op, {})
+    if not isinstance(method, str) or (method.lower() != "auto" and method.lower() not in table):
+        names = ", ".join(repr(n) for n in ("auto", *table))
+        raise ValueError(f"`method` must be one of {names}, got {method!r}")
+    return method.lower()
+
+
+def choose(op: str, problem, machine, method="auto") -> Method:
+    """The method to run: the one forced by `method`, or under ``"auto"`` the
+    supported method with the lowest estimate.
+
+    Raises
+    ------
+    ValueError
+        `method` is not a method of `op`, or does not support `problem`
+        (the message lists the methods that do).
+    """
+    table = _REGISTRY.get(op, {})
+    method = check_method(op, method)
+    if method != "auto":
+        chosen = table[method]
+        reason = chosen.supports(problem, machine)
+        if reason is not None:
+            able = [c.name for c in candidates(op, problem, machine) if c.supported]
+            raise ValueError(
+                f"`method`={method!r} cannot run this {op}: {reason}; "
+                f"methods that can: {', '.join(repr(n) for n in ['auto', *able])}"
+            )
+        return chosen
+    best = None
+    for c in candidates(op, problem, machine):
+        if c.supported and (best is None or c.estimate < best.estimate):
+            best = c
+    if best is None:  # every op registers a method that supports everything
+        raise RuntimeError(f"no method of {op} supports this problem")
+    return table[best.name]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which method a call runs, and every alternative: what `explain` returns.
+
+    Attributes
+    ----------
+    op : str
+        The operation (``"conv2d"``).
+    method : str
+        The method that runs.
+    requested : str
+        What ``method=`` asked for (``"auto"`` or a method's name).
+    problem : str
+        The problem in one line (shapes, geometry, dtype, layout).
+    machine : str
+        What the choice read: CPU model, threads, backend, workspace budget.
+    candidates : tuple of Candidate
+        Every method of the op: its estimate (time relative to one bare
+        GEMM of the problem's size; lower is faster), or why it cannot run.
+    plan : str
+        How the chosen method will cut the work (tiles, workers).
+    """
+
+    op: str
+    method: str
+    requested: str
+    problem: str
+    machine: str
+    candidates: tuple
+    plan: str
+
+    def __str__(self) -> str:
+        how = "picked by 'auto'" if self.requested == "auto" else "asked for"
+        lines = [f"{self.op}: {self.problem}",
+                 f"machine: {self.machine}",
+                 f"method: {self.method} ({how}); plan: {self.plan}",
+                 "candidates (estimated time / bare GEMM time):"]
+        for c in self.candidates:
+            mark = "  <- runs" if c.name == self.method else ""
+            value = f"{c.estimate:5.2f}" if c.supported else "    -"
+            note = "" if c.supported else f"  cannot: {c.reason}"
+            lines.append(f"  {c.name:<10} {value}{note}{mark}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Choice {self.op}: {self.method} ({self.requested})>\n{self}"
