@@ -40,7 +40,7 @@ def engine(request, monkeypatch):
     previous = im2col_nb.get_backend()
     im2col_nb.set_backend(request.param.split("-")[0])
     if request.param == "numba-python":
-        monkeypatch.setattr(_plan, "_native_gemm", lambda *args, **kwargs: None)
+        monkeypatch.setattr(_plan, "native_gemm", lambda *args, **kwargs: None)
     elif request.param == "numba-native" and _blas.gemm_function(np.float64) is None:
         pytest.skip("NumPy's BLAS GEMM symbol not found: the Python tile driver runs")
     try:
@@ -474,7 +474,7 @@ def test_shift_plan_tiles_and_scratch():
         (1, 4, 4, 7, 3, 1, 1, 900, 2),  # halved to one-row tiles
     ], [False, True]):
         geom = conv_geometry((h, h), (k, k), 1, pad, d)
-        plan = _plan._shift_plan(n_img, c, f, geom, 4, cap, workers, channels_last)
+        plan = _plan.shift_plan(n_img, c, f, geom, 4, cap, workers, channels_last)
         seen = np.zeros((n_img, geom.out_h), int)
         padded_w = geom.out_w + (k - 1) * d
         for n, i0, i1, ld in plan.table.tolist():
@@ -490,8 +490,8 @@ def test_shift_plan_tiles_and_scratch():
         assert (seen == 1).all() and plan.method == "shift"
         assert 1 <= plan.workers <= workers
     geom = conv_geometry((30, 30), (3, 3), 1, 1, 1)
-    assert _plan._shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
-    assert _plan._shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
+    assert _plan.shift_plan(2, 64, 64, geom, 4, 1000, 2) is None
+    assert _plan.shift_plan(2, 64, 64, geom, 4, 1000, 2, True) is None
 
 
 @pytest.mark.nojit
@@ -508,13 +508,13 @@ def test_shift_falls_back_to_patches_under_a_tiny_budget(parallel, shifted, rng,
 
 def test_shift_used_only_where_it_pays():
     geom = conv_geometry((56, 56), (3, 3), 1, 1, 1)
-    assert _plan._uses_shift(64, 64, geom, 1)            # r18-l1
-    assert not _plan._uses_shift(16, 64, geom, 1)        # few channels
-    assert not _plan._uses_shift(64, 256, geom, 1)       # many filters
-    assert not _plan._uses_shift(64, 64, geom, 2)        # groups
-    assert not _plan._uses_shift(64, 64, conv_geometry((56, 56), (3, 3), 2, 1, 1), 1)
-    assert not _plan._uses_shift(64, 64, conv_geometry((56, 56), (1, 1), 1, 0, 1), 1)
-    assert not _plan._uses_shift(256, 256, conv_geometry((14, 14), (3, 3), 1, 1, 1), 1)
+    assert _plan.uses_shift(64, 64, geom, 1)            # r18-l1
+    assert not _plan.uses_shift(16, 64, geom, 1)        # few channels
+    assert not _plan.uses_shift(64, 256, geom, 1)       # many filters
+    assert not _plan.uses_shift(64, 64, geom, 2)        # groups
+    assert not _plan.uses_shift(64, 64, conv_geometry((56, 56), (3, 3), 2, 1, 1), 1)
+    assert not _plan.uses_shift(64, 64, conv_geometry((56, 56), (1, 1), 1, 0, 1), 1)
+    assert not _plan.uses_shift(256, 256, conv_geometry((14, 14), (3, 3), 1, 1, 1), 1)
 
 
 @st.composite

@@ -18,7 +18,29 @@ from .convolution import conv2d
 
 __all__ = ["explain"]
 
-_SIGNATURE = inspect.signature(conv2d)
+def _bind(function, args, kwargs) -> dict:
+    """The call's arguments by name, defaults filled in (TypeError as the call would)."""
+    bound = inspect.signature(function).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def _explain_conv2d(args, kwargs):
+    a = _bind(conv2d, args, kwargs)
+    call = prepare_conv(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
+                        a["dilation"], a["groups"], a["layout"])
+    return explain_conv2d(call, resolve_budget(a["max_workspace_bytes"]), a["method"])
+
+
+def _explain_conv2d_direct(args, kwargs):
+    return _explain_conv2d(args, {**kwargs, "method": "direct"})
+
+
+# op name -> function(args, kwargs) -> Choice: the operations `explain` knows
+_EXPLAINERS = {
+    "conv2d": _explain_conv2d,
+    "conv2d_direct": _explain_conv2d_direct,
+}
 
 
 def explain(op, *args, **kwargs):
@@ -26,8 +48,9 @@ def explain(op, *args, **kwargs):
 
     Parameters
     ----------
-    op : {'conv2d', 'conv2d_direct'} or the function itself
-        The operation to explain.
+    op : str or function
+        The operation to explain, by name or the function itself:
+        ``'conv2d'`` or ``'conv2d_direct'``.
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
         and dtypes are read, so ``np.empty`` arrays of the right shapes do.
@@ -69,13 +92,7 @@ def explain(op, *args, **kwargs):
     ['im2col', 'pointwise', 'shift', 'direct']
     """
     name = getattr(op, "__name__", op)
-    if name not in ("conv2d", "conv2d_direct"):
-        raise ValueError(f"`op` must be 'conv2d' or 'conv2d_direct', got {op!r}")
-    if name == "conv2d_direct":
-        kwargs = {**kwargs, "method": "direct"}
-    bound = _SIGNATURE.bind(*args, **kwargs)
-    bound.apply_defaults()
-    a = bound.arguments
-    call = prepare_conv(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
-                        a["dilation"], a["groups"], a["layout"])
-    return explain_conv2d(call, resolve_budget(a["max_workspace_bytes"]), a["method"])
+    if not isinstance(name, str) or name not in _EXPLAINERS:
+        names = ", ".join(repr(n) for n in _EXPLAINERS)
+        raise ValueError(f"`op` must be one of {names}, got {op!r}")
+    return _EXPLAINERS[name](args, kwargs)

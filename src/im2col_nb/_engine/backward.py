@@ -48,7 +48,7 @@ def _conv_auto_nhwc(*args) -> None:
 
 def _maps_one_to_one(geom: Geometry, height: int, width: int) -> bool:
     """1x1 kernel, stride 1, no padding: the input *is* the patch matrix."""
-    return _plan._is_pointwise(geom) and (geom.out_h, geom.out_w) == (height, width)
+    return _plan.is_pointwise(geom) and (geom.out_h, geom.out_w) == (height, width)
 
 
 def _by_layout(layout, drivers, result, operands, *args) -> None:

@@ -71,12 +71,12 @@ def _pointwise_only(problem, machine):
 
 def _shift_plan(problem, machine):
     """The shifted-GEMM plan of `problem` (None: one output row does not fit)."""
-    workers = _plan._workers(problem.flops)
+    workers = _plan.workers_for(problem.flops)
     args = (problem.batch, problem.channels, problem.filters, problem.geom, problem.groups,
             np.dtype(problem.dtype).itemsize, machine.budget)
     if problem.layout == "NCHW":
-        return _plan.plan_nchw(*args, problem.has_bias, workers, True, _plan._tuning(), "shift")
-    return _plan.plan_nhwc(*args, workers, True, _plan._tuning(), "shift")
+        return _plan.plan_nchw(*args, problem.has_bias, workers, True, _plan.tuning(), "shift")
+    return _plan.plan_nhwc(*args, workers, True, _plan.tuning(), "shift")
 
 
 def _shift_supports(problem, machine):
@@ -98,7 +98,7 @@ def _shift_supports(problem, machine):
 
 
 def _shift_estimate(problem, machine):
-    fits = (_plan._uses_shift(problem.channels, problem.filters, problem.geom, problem.groups)
+    fits = (_plan.uses_shift(problem.channels, problem.filters, problem.geom, problem.groups)
             and problem.flops >= _plan.PARALLEL_MIN_FLOPS)
     return 0.95 if fits else 1.3
 
@@ -129,7 +129,7 @@ def choose_conv2d(problem, budget: int, method="auto"):
     machine = current_machine(np.dtype(problem.dtype), budget)
     if not isinstance(method, str):
         return choose("conv2d", problem, machine, method)  # raises the ValueError
-    return _choose(problem, machine, method.lower(), _plan._tuning())
+    return _choose(problem, machine, method.lower(), _plan.tuning())
 
 
 def run_conv2d(call, budget: int, method="auto") -> np.ndarray:
@@ -157,10 +157,10 @@ def describe_plan(problem, machine, method: str) -> str:
     args = (problem.batch, problem.channels, problem.filters, problem.geom, problem.groups,
             np.dtype(problem.dtype).itemsize, machine.budget)
     if problem.layout == "NCHW":
-        plan = _plan.plan_nchw(*args, problem.has_bias, _plan._workers(flops), native,
-                               _plan._tuning(), method)
+        plan = _plan.plan_nchw(*args, problem.has_bias, _plan.workers_for(flops), native,
+                               _plan.tuning(), method)
     else:
-        plan = _plan.plan_nhwc(*args, _plan._workers(flops), native, _plan._tuning(), method)
+        plan = _plan.plan_nhwc(*args, _plan.workers_for(flops), native, _plan.tuning(), method)
     return plan.describe()
 
 

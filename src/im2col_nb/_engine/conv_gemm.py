@@ -48,10 +48,10 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int, method: str)
     out3 = out.reshape(n_img, filters, area)
     bias_col = None if bias is None else bias[:, None]
     flops = 2 * n_img * filters * cgk * area
-    gemm = _plan._native_gemm(backend, dtype, flops, force=method == "shift")
+    gemm = _plan.native_gemm(backend, dtype, flops, force=method == "shift")
     plan = _plan.plan_nchw(n_img, channels, filters, geom, groups, itemsize, budget,
-                           bias is not None, _plan._workers(flops), gemm is not None,
-                           _plan._tuning(), method)
+                           bias is not None, _plan.workers_for(flops), gemm is not None,
+                           _plan.tuning(), method)
     tiles, fuse, workers = plan.tiles, plan.fuse, plan.workers
     w_ext = np.concatenate([w2, bias_col], axis=1) if fuse else None
 
@@ -61,7 +61,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int, method: str)
         work = scratch((workers, plan.work_length), dtype)
         if method == "shift":
             with single_threaded_blas() if workers > 1 else nullcontext():
-                backend.conv_shift_nchw(gemm, x, _plan._weight_taps(weight), bias, out3,
+                backend.conv_shift_nchw(gemm, x, _plan.weight_taps(weight), bias, out3,
                                         plan.table, geom, work)
             return
         with single_threaded_blas() if workers > 1 else nullcontext():
@@ -96,7 +96,7 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int, method: str)
         # Folded: several small images in one GEMM (F, K) @ (K, nb*L), then a
         # scatter to (nb, F, L). Else one GEMM per image, written in place:
         # a strided view of out (stacked over the images, NumPy loops in C).
-        folded = _plan._is_folded(nb, area)
+        folded = _plan.is_folded(nb, area)
         rows = k_total + 1 if fuse and not folded else k_total
         buf = scratch(((rows + (filters if folded else 0)) * span,), dtype)
         cols = buf[:rows * span].reshape(rows, span)
@@ -139,11 +139,11 @@ def weight_grad_nchw(x, go, gw, geom, groups: int, budget: int) -> bool:
     n_img, channels = x.shape[:2]
     filters, k_group = gw.shape
     flops = 2 * n_img * filters * k_group * geom.out_area
-    gemm = _plan._native_gemm(backend, x.dtype, flops)
+    gemm = _plan.native_gemm(backend, x.dtype, flops)
     if gemm is None or getattr(backend, "weight_grad_tiles_nchw", None) is None:
         return False
     plan = _plan.plan_nchw(n_img, channels, filters, geom, groups, x.dtype.itemsize, budget,
-                           False, _plan._workers(flops), True, _plan._tuning(), "im2col")
+                           False, _plan.workers_for(flops), True, _plan.tuning(), "im2col")
     k_total = channels * geom.kernel_area
     # scratch per tile: its patch matrix and, for several images, their
     # grad_output gathered side by side (the GEMM's K runs across them)
@@ -174,14 +174,14 @@ def conv_nhwc(x, weight, bias, out, geom, groups: int, budget: int, method: str)
     total = n_img * geom.out_area
     out2 = out.reshape(total, filters)
     flops = 2 * n_img * filters * cgk * geom.out_area
-    gemm = _plan._native_gemm(backend, dtype, flops, force=method == "shift")
+    gemm = _plan.native_gemm(backend, dtype, flops, force=method == "shift")
     plan = _plan.plan_nhwc(n_img, channels, filters, geom, groups, dtype.itemsize, budget,
-                           _plan._workers(flops), gemm is not None, _plan._tuning(), method)
+                           _plan.workers_for(flops), gemm is not None, _plan.tuning(), method)
     if gemm is not None:
         work = scratch((plan.workers, plan.work_length), dtype)
         with single_threaded_blas() if plan.workers > 1 else nullcontext():
             if method == "shift":
-                backend.conv_shift_nhwc(gemm, x, _plan._weight_taps(weight), bias, out2,
+                backend.conv_shift_nhwc(gemm, x, _plan.weight_taps(weight), bias, out2,
                                         plan.table, geom, work)
             else:
                 backend.conv_tiles_nhwc(gemm, x, _plan.weight_rows(weight, groups), bias, out2,

@@ -52,5 +52,5 @@ def cpu_model() -> str:
 def current_machine(dtype, budget: int) -> Machine:
     """The `Machine` a call in `dtype` with `budget` workspace bytes runs on now."""
     backend = backend_module()
-    native = _plan._native_gemm(backend, dtype, 0, force=True) is not None
+    native = _plan.native_gemm(backend, dtype, 0, force=True) is not None
     return Machine(get_backend(), _workers.blas_threads(), native, budget, cpu_model())

@@ -105,7 +105,7 @@ def plan_tiles(n_img: int, out_area: int, out_w: int, col_bytes: int, fold_bytes
             for n in range(n_img) for p0 in range(0, out_area, positions)]
 
 
-def _tile_cap(budget: int, workers: int, position_bytes: int | None = None) -> int:
+def tile_cap(budget: int, workers: int, position_bytes: int | None = None) -> int:
     """Bytes of patch matrix one worker's tile may hold: TILE_POSITIONS
     output positions' worth, between MIN_TILE_BYTES and TILE_BYTES (small
     patch rows: a tile that fits L2; long ones: GEMMs wide enough for BLAS),
@@ -116,22 +116,22 @@ def _tile_cap(budget: int, workers: int, position_bytes: int | None = None) -> i
     return max(1, min(budget // workers, tile))
 
 
-def _is_pointwise(geom) -> bool:
+def is_pointwise(geom) -> bool:
     return (geom.kernel_h == geom.kernel_w == 1 and geom.stride_h == geom.stride_w == 1
             and geom.pad_top == geom.pad_left == 0)
 
 
-def _is_folded(n_img_in_tile: int, area: int) -> bool:
+def is_folded(n_img_in_tile: int, area: int) -> bool:
     """A tile of several images with few output positions each: one GEMM over
     all of them into scratch, then scattered into place (see plan_tiles)."""
     return n_img_in_tile > 1 and area < FOLD_POSITIONS
 
 
-def _workers(flops: int) -> int:
+def workers_for(flops: int) -> int:
     return 1 if flops < PARALLEL_MIN_FLOPS else _workers_mod.blas_threads()
 
 
-def _native_gemm(backend, dtype, flops: int, force: bool = False):
+def native_gemm(backend, dtype, flops: int, force: bool = False):
     """NumPy's cblas_?gemm for the Numba tile kernel, or None: the Python
     tile driver runs (NumPy backend, a BLAS whose GEMM symbol was not found,
     or a call under PARALLEL_MIN_FLOPS -- there the tile kernel would save
@@ -170,7 +170,7 @@ def weight_rows(weight, groups: int) -> np.ndarray:
     ).reshape(groups, fg, kh * kw * cg)
 
 
-def _weight_taps(weight) -> np.ndarray:
+def weight_taps(weight) -> np.ndarray:
     """(F, C, kh, kw) -> (kh*kw, F, C): the weight tap by tap, as the
     shifted-GEMM kernels multiply it."""
     filters, channels, kh, kw = weight.shape
@@ -202,9 +202,9 @@ class Plan(NamedTuple):
         return f"{count} tiles on {self.workers} workers ({driver}{fused})"
 
 
-def _uses_shift(channels: int, filters: int, geom, groups: int) -> bool:
+def uses_shift(channels: int, filters: int, geom, groups: int) -> bool:
     """Whether a stride-1 convolution runs as shifted GEMMs (see
-    `_shift_plan`): ungrouped, at least SHIFT_MIN_CHANNELS channels (each
+    `shift_plan`): ungrouped, at least SHIFT_MIN_CHANNELS channels (each
     tap's GEMM has K = C), at most SHIFT_MAX_FILTERS_PER_CHANNEL * C filters
     (the patch matrix costs about 1/F of the GEMM: with many filters im2col
     is the cheaper overhead),
@@ -227,11 +227,11 @@ def _uses_shift(channels: int, filters: int, geom, groups: int) -> bool:
 def runs_shifted(channels: int, filters: int, geom, groups: int, dtype, flops: int) -> bool:
     """Whether conv2d's ``auto`` runs this problem as shifted GEMMs (unless
     the budget is too small for one output row's scratch)."""
-    return (_uses_shift(channels, filters, geom, groups)
-            and _native_gemm(backend_module(), np.dtype(dtype), flops) is not None)
+    return (uses_shift(channels, filters, geom, groups)
+            and native_gemm(backend_module(), np.dtype(dtype), flops) is not None)
 
 
-def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, cap: int,
+def shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, cap: int,
                 workers: int, channels_last: bool = False) -> Plan | None:
     """Tiles of output rows for conv_shift_nchw (conv_shift_nhwc if
     `channels_last`), or None if one output row does not fit `cap` bytes.
@@ -240,7 +240,7 @@ def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, ca
     (kw-1)*dw wide, every tap's patches are one matrix of the zero-bordered
     input planes, shifted (see the kernel). The price is the garbage
     columns and kh*kw GEMMs with K = C instead of one with K = C*kh*kw.
-    When it pays is decided by `_uses_shift`.
+    When it pays is decided by `uses_shift`.
     """
     out_h = geom.out_h
     padded_w = geom.out_w + (geom.kernel_w - 1) * geom.dilation_w
@@ -268,7 +268,7 @@ def _shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, ca
     return Plan("shift", (), False, max(1, min(workers, len(tiles))), table, work_length)
 
 
-def _tuning() -> tuple:
+def tuning() -> tuple:
     """The module's tuning constants, part of `_plan_nchw`'s cache key (so
     a changed constant -- the tests set some -- is never served a stale plan)."""
     return (TILE_BYTES, TILE_POSITIONS, MIN_TILE_BYTES, FOLD_POSITIONS, TILE_MIN_FLOPS,
@@ -287,16 +287,16 @@ def plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, itemsi
     Cached: a training or inference loop calls the same shapes again and
     again, and planning costs 15-25 us of Python per call (the downsample
     bench layer's whole call is 0.4 ms). `native`: a Numba kernel runs the
-    tiles (else the Python driver); `tuning` is `_tuning()`."""
+    tiles (else the Python driver); `tuning` is `tuning()`."""
     k_total = channels * geom.kernel_area
     cgk = k_total // groups
     area, out_w = geom.out_area, geom.out_w
     # Smaller tiles suit the Numba tile kernel (no cost per tile); the Python
     # driver keeps TILE_BYTES tiles, fewer of them (each costs Python calls,
     # one per kernel tap with the NumPy backend).
-    cap = _tile_cap(budget, workers, (k_total + 1) * itemsize if native else None)
+    cap = tile_cap(budget, workers, (k_total + 1) * itemsize if native else None)
     if method == "shift":
-        return _shift_plan(n_img, channels, filters, geom, itemsize, cap, workers)
+        return shift_plan(n_img, channels, filters, geom, itemsize, cap, workers)
     pointwise = method == "pointwise"
     if pointwise:
         # 1x1, stride 1, unpadded: the input already is the patch matrix.
@@ -332,7 +332,7 @@ def plan_nchw(n_img: int, channels: int, filters: int, geom, groups: int, itemsi
         fuse = has_bias and groups == 1 and 8 * k_total <= n_img * area
     if not native:
         return Plan(method, tuple(tiles), fuse, workers, None, 0)
-    table = np.array([(n0, nb, p0, p1, int(_is_folded(nb, area) and not pointwise),
+    table = np.array([(n0, nb, p0, p1, int(is_folded(nb, area) and not pointwise),
                        patch_ld(nb * (p1 - p0), itemsize)) for n0, nb, p0, p1 in tiles],
                      dtype=np.int64)
     # Scratch per tile: its patch matrix (rows of ld) and, folded, its GEMM result.
@@ -352,11 +352,11 @@ def plan_nhwc(n_img: int, channels: int, filters: int, geom, groups: int, itemsi
     tiles of output rows (None when one does not fit the budget)."""
     k_total = channels * geom.kernel_area
     if method == "shift":
-        return _shift_plan(n_img, channels, filters, geom, itemsize,
-                           _tile_cap(budget, workers, (k_total + 1) * itemsize), workers,
+        return shift_plan(n_img, channels, filters, geom, itemsize,
+                           tile_cap(budget, workers, (k_total + 1) * itemsize), workers,
                            channels_last=True)
     pointwise = method == "pointwise"
-    cap = _tile_cap(budget, workers)
+    cap = tile_cap(budget, workers)
     total = n_img * geom.out_area
     positions = cap // (1 if pointwise else k_total * itemsize)
     positions = min(positions, max(FOLD_POSITIONS, -(-total // (4 * workers))))
