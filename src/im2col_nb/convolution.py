@@ -85,7 +85,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     Examples
     --------
-    The seed's image I and kernel K:
+    The worked example's image I and kernel K:
 
     >>> import numpy as np
     >>> from im2col_nb import conv2d

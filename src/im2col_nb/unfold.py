@@ -74,7 +74,7 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
 
     Examples
     --------
-    The seed's 4x4 image with 3 channels and a 2x2 kernel gives a 12 x 9
+    A 4x4 image with 3 channels and a 2x2 kernel gives a 12 x 9
     patch matrix:
 
     >>> import numpy as np

@@ -114,7 +114,7 @@ def batch_conv_operands(x: np.ndarray, w: np.ndarray, layout: str, channels: str
                         weight_what: str) -> tuple[np.ndarray, np.ndarray, int]:
     """4-D views of a convolution's input and weight, and how to squeeze back.
 
-    A 2-D image with a 2-D kernel (the seed's case) becomes one image with
+    A 2-D image with a 2-D kernel (the worked example's case) becomes one image with
     one channel and one filter (squeeze 2); an unbatched 3-D input gains a
     batch axis (squeeze 1). `channels` names the channel axis in messages.
     """
