@@ -1,6 +1,6 @@
 """Sweeps over the number of filters F and the batch N (im2col vs direct).
 
-The seed's claim: im2col pays off most with many filters and big batches,
+The case for im2col: im2col pays off most with many filters and big batches,
 and its only problem is memory. The F sweep (N = 8, 64 -> F, 32x32, 3x3)
 and the N sweep (64 -> 64, 32x32, 3x3) time conv2d and conv2d_direct; the
 N sweep also times the unbounded im2col convolution (whole patch matrix at

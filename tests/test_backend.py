@@ -29,7 +29,7 @@ class _NoNumba(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _NoNumba())
 """
 
-# Imports im2col_nb, uses every public function on the seed, reports as JSON.
+# Imports im2col_nb, uses every public function on the worked example, reports as JSON.
 PROBE = """
 import json, sys, warnings
 with warnings.catch_warnings(record=True) as caught:
@@ -58,7 +58,7 @@ report["warnings"] = [(w.category.__name__, str(w.message)) for w in caught]
 print("REPORT" + json.dumps(report))
 """
 
-SEED_RESULT = [[1, 4, 3, 4, 1], [1, 2, 4, 3, 3], [1, 2, 3, 4, 1], [1, 3, 3, 1, 1], [3, 3, 1, 1, 0]]
+EXAMPLE_RESULT = [[1, 4, 3, 4, 1], [1, 2, 4, 3, 3], [1, 2, 3, 4, 1], [1, 3, 3, 1, 1], [3, 3, 1, 1, 0]]
 
 
 def run_probe(tmp_path, *, env=None, block=False, fake_numba=False, use=True, extra=""):
@@ -85,7 +85,7 @@ def ok(report, proc):
 
 
 def check_results(report):
-    assert report["results"] == [SEED_RESULT] * 5
+    assert report["results"] == [EXAMPLE_RESULT] * 5
     assert report["col2im_sum"] > 0
 
 

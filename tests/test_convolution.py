@@ -23,14 +23,14 @@ import im2col_nb
 from im2col_nb import conv2d, conv2d_direct, im2col
 from im2col_nb._core.backend import backend_module
 from im2col_nb._engine import conv as _conv, conv_gemm as _drivers
-from im2col_nb.cli.worked_example import IMAGE as SEED_I, KERNEL as SEED_K
+from im2col_nb.cli.worked_example import IMAGE as EXAMPLE_I, KERNEL as EXAMPLE_K
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
 
-# The seed's worked example: I * K (cross-correlation, no padding). The image
+# The worked example: I * K (cross-correlation, no padding). The image
 # and kernel are the package's own (the CLI prints them); the expected result
 # is written out here, as the oracle.
-SEED_RESULT = np.array([[1, 4, 3, 4, 1],
+EXAMPLE_RESULT = np.array([[1, 4, 3, 4, 1],
                         [1, 2, 4, 3, 3],
                         [1, 2, 3, 4, 1],
                         [1, 3, 3, 1, 1],
@@ -55,32 +55,32 @@ def assert_close(got, want, dtype=np.float64):
 
 
 # ---------------------------------------------------------------------------
-# the seed
+# the worked example
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(CONV_FUNCS))
-def test_seed_example_small(backend, name):
-    out = CONV_FUNCS[name](SEED_I, SEED_K)
+def test_worked_example_small(backend, name):
+    out = CONV_FUNCS[name](EXAMPLE_I, EXAMPLE_K)
     assert out.shape == (5, 5) and out.dtype == np.float64
-    np.testing.assert_array_equal(out, SEED_RESULT)
+    np.testing.assert_array_equal(out, EXAMPLE_RESULT)
     # the same as an unbatched one-channel image and a batched one
-    np.testing.assert_array_equal(CONV_FUNCS[name](SEED_I[None], SEED_K[None, None])[0], SEED_RESULT)
-    np.testing.assert_array_equal(CONV_FUNCS[name](SEED_I[None, None], SEED_K[None, None])[0, 0],
-                                  SEED_RESULT)
+    np.testing.assert_array_equal(CONV_FUNCS[name](EXAMPLE_I[None], EXAMPLE_K[None, None])[0], EXAMPLE_RESULT)
+    np.testing.assert_array_equal(CONV_FUNCS[name](EXAMPLE_I[None, None], EXAMPLE_K[None, None])[0, 0],
+                                  EXAMPLE_RESULT)
     # and channels-last
     np.testing.assert_array_equal(
-        CONV_FUNCS[name](SEED_I[:, :, None], SEED_K[None, None], layout="NHWC")[:, :, 0], SEED_RESULT)
-    np.testing.assert_array_equal(CONV_FUNCS[name](SEED_I, SEED_K, layout="NHWC"), SEED_RESULT)
+        CONV_FUNCS[name](EXAMPLE_I[:, :, None], EXAMPLE_K[None, None], layout="NHWC")[:, :, 0], EXAMPLE_RESULT)
+    np.testing.assert_array_equal(CONV_FUNCS[name](EXAMPLE_I, EXAMPLE_K, layout="NHWC"), EXAMPLE_RESULT)
 
 
-def test_seed_pipeline_im2col_times_weight_row_small(backend):
-    """The seed's recipe: unroll I into a 9 x 25 patch matrix, multiply by K
+def test_worked_example_im2col_times_weight_row_small(backend):
+    """The worked example's recipe: unroll I into a 9 x 25 patch matrix, multiply by K
     as a 1 x 9 row, reshape the 1 x 25 row to 5 x 5."""
-    cols = im2col(SEED_I[None], 3)
+    cols = im2col(EXAMPLE_I[None], 3)
     assert cols.shape == (9, 25)
-    np.testing.assert_array_equal(cols, naive.im2col(SEED_I[None, None], 3)[0])
-    row = SEED_K.reshape(1, 9) @ cols
-    np.testing.assert_array_equal(row.reshape(5, 5), SEED_RESULT)
+    np.testing.assert_array_equal(cols, naive.im2col(EXAMPLE_I[None, None], 3)[0])
+    row = EXAMPLE_K.reshape(1, 9) @ cols
+    np.testing.assert_array_equal(row.reshape(5, 5), EXAMPLE_RESULT)
 
 
 # ---------------------------------------------------------------------------
@@ -215,8 +215,8 @@ def test_two_dimensional_image_and_kernel(backend, name, rng):
 
 @pytest.mark.parametrize("name", sorted(CONV_FUNCS))
 def test_lists_are_accepted(backend, name):
-    out = CONV_FUNCS[name](SEED_I.tolist(), SEED_K.tolist(), None)
-    np.testing.assert_array_equal(out, SEED_RESULT)
+    out = CONV_FUNCS[name](EXAMPLE_I.tolist(), EXAMPLE_K.tolist(), None)
+    np.testing.assert_array_equal(out, EXAMPLE_RESULT)
     x, w, b, want = case_data(0)
     assert_close(CONV_FUNCS[name](x.tolist(), w.tolist(), b.tolist()), want)
 

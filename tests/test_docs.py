@@ -73,7 +73,7 @@ def test_figure_script_writes_the_drawings(tmp_path):
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, MPLBACKEND="Agg"))
     assert proc.returncode == 0, proc.stderr
-    for name in ("seed-inputs.png", "patch-matrix.png", "batch-gemm.png", "max-pool.png"):
+    for name in ("example-inputs.png", "patch-matrix.png", "batch-gemm.png", "max-pool.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
         # the committed copy used by the site exists too
         assert os.path.isfile(os.path.join(DOCS, "img", name))

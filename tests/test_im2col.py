@@ -30,10 +30,10 @@ def dot(a, b):
 
 
 # ---------------------------------------------------------------------------
-# the seed: a 4x4 image with 3 channels and a 2x2 kernel -> 12 x 9
+# a 4x4 image with 3 channels and a 2x2 kernel -> 12 x 9
 # ---------------------------------------------------------------------------
 
-def test_seed_patch_matrix_12x9_small(backend):
+def test_patch_matrix_12x9_small(backend):
     x = np.arange(48).reshape(3, 4, 4)
     cols = im2col(x, 2)
     assert cols.shape == (12, 9) and cols.dtype == np.float64

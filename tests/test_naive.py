@@ -1,6 +1,6 @@
 """Checks of the test oracle itself (tests/naive.py).
 
-1. the seed example and small hand-checked cases;
+1. the worked example and small hand-checked cases;
 2. adjoint / algebraic identities between the references;
 3. a cross-check against PyTorch (skipped when torch is not importable).
 """
@@ -18,10 +18,10 @@ def dot(a, b):
 
 
 # ----------------------------------------------------------------------------
-# 1. seed example and hand-checked cases
+# 1. the worked example and hand-checked cases
 # ----------------------------------------------------------------------------
 
-def test_seed_example():
+def test_worked_example():
     img = np.array([[0, 1, 1, 1, 0, 0, 0],
                     [0, 0, 1, 1, 1, 0, 0],
                     [0, 0, 0, 1, 1, 1, 0],

@@ -39,7 +39,7 @@ def drawings(out_dir):
 
     written = []
     for name, draw, size in [
-        ("seed-inputs.png", figures.draw_example_inputs, (10, 3.3)),
+        ("example-inputs.png", figures.draw_example_inputs, (10, 3.3)),
         ("patch-matrix.png", figures.draw_patch_product, (11, 4.6)),
         ("batch-gemm.png", figures.draw_batch_gemm, (11, 3.0)),
         ("max-pool.png", figures.draw_max_pool, (10, 2.8)),
