@@ -117,8 +117,10 @@ def tile_cap(budget: int, workers: int, position_bytes: int | None = None) -> in
 
 
 def is_pointwise(geom) -> bool:
-    return (geom.kernel_h == geom.kernel_w == 1 and geom.stride_h == geom.stride_w == 1
-            and geom.pad_top == geom.pad_left == 0)
+    """1x1 kernel, stride 1, no low padding: the input already is the patch
+    matrix (any axes)."""
+    return (all(k == 1 for k in geom.kernel) and all(s == 1 for s in geom.stride)
+            and all(lo == 0 for lo, _ in geom.padding))
 
 
 def is_folded(n_img_in_tile: int, area: int) -> bool:

@@ -24,6 +24,7 @@ from .._core.validation import (
     shape_arg,
     to_kernel_array,
 )
+from .plan import is_pointwise
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,7 @@ class ConvProblem:
     @property
     def pointwise(self) -> bool:
         """1x1 kernel, stride 1, no padding: the input is the patch matrix."""
-        g = self.geom
-        return (g.kernel_area == 1 and all(s == 1 for s in g.stride)
-                and all(p == (0, 0) for p in g.padding))
+        return is_pointwise(self.geom)
 
     @property
     def flops(self) -> int:
