@@ -4,9 +4,12 @@ Three functions named like ``torch.nn.grad.conv2d_input`` /
 ``conv2d_weight`` (plus ``conv2d_bias_grad``), so each gradient can be asked
 for on its own (a first layer never needs its input gradient), and
 ``conv2d_backward``, which validates once and returns all three. Each is a
-public wrapper: validation here, the work in ``_engine/backward.py``, one
-BLAS matrix multiply per group on a patch matrix in the same bounded,
-reused scratch memory as the forward pass.
+public wrapper: validation here, the work in the engine (the methods in
+``_engine/grad.py``, their drivers in ``_engine/backward.py``), one BLAS
+matrix multiply per group on a patch matrix in the same bounded, reused
+scratch memory as the forward pass. ``method=`` forces one of the methods
+(``input_method=`` / ``weight_method=`` for `conv2d_backward`); `explain`
+shows which one ``"auto"`` picks.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import numpy as np
 
 from ._core.validation import as_float_array, check_layout, check_ndim, result_dtype, to_kernel_array
 from ._core.workspace import resolve_budget
-from ._engine.backward import input_grad, weight_grad
-from ._engine.problem import grad_output_arg, prepare_conv, shaped_problem
+from ._engine.grad import pick, run_input_grad, run_weight_grad
+from ._engine.problem import argument_names, grad_output_arg, prepare_conv, shaped_problem
 
 __all__ = ["conv2d_backward", "conv2d_bias_grad", "conv2d_input_grad", "conv2d_weight_grad"]
 
@@ -27,7 +30,7 @@ __all__ = ["conv2d_backward", "conv2d_bias_grad", "conv2d_input_grad", "conv2d_w
 
 
 def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                      layout="NCHW", max_workspace_bytes=None):
+                      layout="NCHW", max_workspace_bytes=None, method="auto"):
     """Gradient of `conv2d` with respect to its input.
 
     The counterpart of ``torch.nn.grad.conv2d_input``: for ``y = conv2d(x,
@@ -51,6 +54,15 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     max_workspace_bytes : int, optional, keyword-only
         Largest patch matrix built at once (default
         `get_max_workspace_bytes()`).
+    method : {'auto', 'col2im', 'full', 'pointwise'}, keyword-only
+        How to compute it. ``'auto'`` (default) picks the method expected
+        to be fastest for this problem on this machine; `explain` shows the
+        choice and why. ``'col2im'``: ``W^T @ grad_output`` then col2im, any
+        problem; ``'full'``: stride 1 (and padding at most the dilated
+        kernel span minus one), conv2d of `grad_output` with the flipped,
+        channel-swapped kernel, by conv2d's own method choice (shifted GEMMs
+        where those pay), no col2im; ``'pointwise'``: 1x1 stride-1 unpadded
+        kernels, ``W^T @ grad_output`` straight into the result.
 
     Returns
     -------
@@ -66,7 +78,9 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     ValueError
         `input_shape` of the wrong length or negative, `weight` not matching
         its channels or `groups`, `grad_output` not of the forward output's
-        shape, or any geometry error `conv2d` raises.
+        shape, any geometry error `conv2d` raises, or a `method` that is
+        unknown or cannot run this problem (the message lists those that
+        can).
 
     Notes
     -----
@@ -74,10 +88,12 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     plus one col2im pass over the patch matrix. The patch matrix is built in
     chunks of images, then of channels of one image (NCHW) or of output rows
     (NHWC), within `max_workspace_bytes` (at least one channel or output row
-    of one image is built at once). With stride 1 the gradient is computed,
-    where that is cheaper, as ``conv2d`` of `grad_output` with the flipped
-    kernel ("full" correlation): the same flops, and no col2im (on the
-    benchmark layers 1.1-2.1x faster; see docs/how-im2col-works.md).
+    of one image is built at once). With stride 1 ``'auto'`` computes the
+    gradient, where that is cheaper, as ``conv2d`` of `grad_output` with the
+    flipped kernel (``'full'`` correlation): the same flops, and no col2im
+    (on the benchmark layers 1.1-2.1x faster; see docs/how-im2col-works.md)
+    -- where it runs as shifted GEMMs, or the input has at least as many
+    channels as there are filters.
 
     Examples
     --------
@@ -94,12 +110,13 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     """
     shape, p, go4 = shaped_problem("input", input_shape, weight, grad_output,
                                     stride, padding, dilation, groups, layout)
-    input_grad(go4, p.weight, p.x, p.geom, p.groups, p.layout, resolve_budget(max_workspace_bytes))
+    run_input_grad("conv2d_input_grad", p.problem, go4, p.weight, p.x,
+                   resolve_budget(max_workspace_bytes), method)
     return p.x.reshape(shape)
 
 
 def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                       layout="NCHW", max_workspace_bytes=None):
+                       layout="NCHW", max_workspace_bytes=None, method="auto"):
     """Gradient of `conv2d` with respect to its weight.
 
     The counterpart of ``torch.nn.grad.conv2d_weight``: for ``y = conv2d(input,
@@ -120,6 +137,15 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
         As in `conv2d`.
     max_workspace_bytes : int, optional, keyword-only
         Largest patch matrix built at once.
+    method : {'auto', 'tiles', 'im2col', 'pointwise'}, keyword-only
+        How to compute it. ``'auto'`` (default) picks the method expected
+        to be fastest for this problem on this machine; `explain` shows the
+        choice and why. ``'tiles'``: NCHW with the Numba backend (and
+        NumPy's BLAS), conv2d's cache-sized patch-matrix tiles in one
+        parallel kernel; ``'im2col'``: the patch matrix of chunks of images
+        (or output rows) within `max_workspace_bytes`, batched GEMMs, any
+        problem; ``'pointwise'``: 1x1 stride-1 unpadded kernels, GEMMs
+        straight on `input`.
 
     Returns
     -------
@@ -135,13 +161,18 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     ValueError
         `weight_shape` of the wrong length, negative or not matching the
         input channels and `groups`; `grad_output` not of the forward
-        output's shape; any geometry error `conv2d` raises.
+        output's shape; any geometry error `conv2d` raises; a `method` that
+        is unknown or cannot run this problem (the message lists those that
+        can).
 
     Notes
     -----
     Cost: ``2*N*F*(C/groups)*kh*kw*OH*OW`` flops in BLAS plus one im2col pass,
     with the patch matrix chunked exactly as in `conv2d`. The result is
-    accumulated chunk by chunk in the result dtype.
+    accumulated chunk by chunk in the result dtype. ``'auto'`` takes
+    ``'tiles'`` where it runs and the call has at least 4 MFLOP (smaller
+    calls never compile its kernel), ``'pointwise'`` for 1x1 stride-1
+    unpadded kernels, else ``'im2col'``.
 
     Examples
     --------
@@ -158,7 +189,7 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     """
     shape, p, go4 = shaped_problem("weight", weight_shape, input, grad_output,
                                     stride, padding, dilation, groups, layout)
-    weight_grad(p.x, go4, p.weight, p.geom, p.groups, p.layout, resolve_budget(max_workspace_bytes))
+    run_weight_grad(p.problem, p.x, go4, p.weight, resolve_budget(max_workspace_bytes), method)
     return p.weight.reshape(shape)
 
 
@@ -211,7 +242,8 @@ def conv2d_bias_grad(grad_output, *, layout="NCHW"):
 
 
 def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                    layout="NCHW", max_workspace_bytes=None):
+                    layout="NCHW", max_workspace_bytes=None, input_method="auto",
+                    weight_method="auto"):
     """All three gradients of ``conv2d(input, weight, bias, ...)`` at once.
 
     Validates the arguments once and returns what `conv2d_input_grad`,
@@ -225,6 +257,11 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
         Gradient of the loss with respect to the forward output.
     stride, padding, dilation, groups, layout, max_workspace_bytes
         As in `conv2d`.
+    input_method : {'auto', 'col2im', 'full', 'pointwise'}, keyword-only
+        The input gradient's method: `conv2d_input_grad`'s `method`.
+    weight_method : {'auto', 'tiles', 'im2col', 'pointwise'}, keyword-only
+        The weight gradient's method: `conv2d_weight_grad`'s `method`. Both
+        are checked before either gradient is computed.
 
     Returns
     -------
@@ -237,7 +274,10 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     Raises
     ------
     TypeError, ValueError
-        As `conv2d`, plus a `grad_output` not of the forward output's shape.
+        As `conv2d`, plus a `grad_output` not of the forward output's shape,
+        or an `input_method` / `weight_method` that is unknown or cannot run
+        this problem (the message names the argument and lists the methods
+        that can).
 
     Notes
     -----
@@ -265,9 +305,15 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
         p.weight = to_kernel_array(p.weight, dtype)
     go4 = grad_output_arg(go, p)
     budget = resolve_budget(max_workspace_bytes)
+    problem = p.problem
     grad_input = np.empty(p.x.shape, dtype=dtype)
     grad_weight = np.empty(p.weight.shape, dtype=dtype)
-    input_grad(go4, p.weight, grad_input, p.geom, p.groups, p.layout, budget)
-    weight_grad(p.x, go4, grad_weight, p.geom, p.groups, p.layout, budget)
+    # both methods checked before any work, errors under the argument's name
+    with argument_names(method="input_method"):
+        pick("conv2d_input_grad", problem, budget, input_method, grad_input, (go4,))
+    with argument_names(method="weight_method"):
+        pick("conv2d_weight_grad", problem, budget, weight_method, grad_weight, (go4, p.x))
+    run_input_grad("conv2d_input_grad", problem, go4, p.weight, grad_input, budget, input_method)
+    run_weight_grad(problem, p.x, go4, grad_weight, budget, weight_method)
     grad_bias = conv2d_bias_grad(go4, layout=p.layout)
     return grad_input.reshape(np.shape(input)), grad_weight.reshape(np.shape(weight)), grad_bias

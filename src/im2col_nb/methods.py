@@ -13,8 +13,11 @@ import inspect
 
 from ._core.workspace import resolve_budget
 from ._engine.conv import explain_conv2d
-from ._engine.problem import prepare_conv
+from ._engine.grad import explain_grad
+from ._engine.problem import prepare_conv, prepare_transpose, shaped_problem
 from .convolution import conv2d
+from .gradients import conv2d_input_grad, conv2d_weight_grad
+from .transposed import conv_transpose2d
 
 __all__ = ["explain"]
 
@@ -36,10 +39,33 @@ def _explain_conv2d_direct(args, kwargs):
     return _explain_conv2d(args, {**kwargs, "method": "direct"})
 
 
+def _explain_gradient(function, role, operand):
+    """The explainer of `function`, the gradient with respect to `role`
+    (``"input"`` or ``"weight"``, given by its shape; `operand` the other)."""
+    def explainer(args, kwargs):
+        a = _bind(function, args, kwargs)
+        _, p, _ = shaped_problem(role, a[f"{role}_shape"], a[operand], a["grad_output"], a["stride"],
+                                 a["padding"], a["dilation"], a["groups"], a["layout"])
+        return explain_grad(function.__name__, p.problem, resolve_budget(a["max_workspace_bytes"]),
+                            a["method"])
+    return explainer
+
+
+def _explain_conv_transpose2d(args, kwargs):
+    a = _bind(conv_transpose2d, args, kwargs)
+    call = prepare_transpose(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
+                             a["output_padding"], a["groups"], a["dilation"], a["layout"])
+    return explain_grad("conv_transpose2d", call.problem, resolve_budget(a["max_workspace_bytes"]),
+                        a["method"])
+
+
 # op name -> function(args, kwargs) -> Choice: the operations `explain` knows
 _EXPLAINERS = {
     "conv2d": _explain_conv2d,
     "conv2d_direct": _explain_conv2d_direct,
+    "conv2d_input_grad": _explain_gradient(conv2d_input_grad, "input", "weight"),
+    "conv2d_weight_grad": _explain_gradient(conv2d_weight_grad, "weight", "input"),
+    "conv_transpose2d": _explain_conv_transpose2d,
 }
 
 
@@ -50,7 +76,8 @@ def explain(op, *args, **kwargs):
     ----------
     op : str or function
         The operation to explain, by name or the function itself:
-        ``'conv2d'`` or ``'conv2d_direct'``.
+        ``'conv2d'``, ``'conv2d_direct'``, ``'conv2d_input_grad'``,
+        ``'conv2d_weight_grad'`` or ``'conv_transpose2d'``.
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
         and dtypes are read, so ``np.empty`` arrays of the right shapes do.
@@ -90,6 +117,17 @@ def explain(op, *args, **kwargs):
     'pointwise'
     >>> [c.name for c in choice.candidates]
     ['im2col', 'pointwise', 'shift', 'direct']
+
+    The gradients and the transposed convolution take the same arguments as
+    their functions:
+
+    >>> go = np.empty((8, 64, 28, 28), np.float32)
+    >>> im2col_nb.explain("conv2d_input_grad", x.shape, w, go, stride=2, padding=1).method
+    'col2im'
+    >>> choice = im2col_nb.explain(im2col_nb.conv2d_weight_grad, x, w.shape, go, stride=2,
+    ...                            padding=1, method="im2col")
+    >>> [c.name for c in choice.candidates]
+    ['tiles', 'im2col', 'pointwise']
     """
     name = getattr(op, "__name__", op)
     if not isinstance(name, str) or name not in _EXPLAINERS:

@@ -1,7 +1,8 @@
 """Transposed convolution: the adjoint of conv2d.
 
 ``conv_transpose2d(x, w)`` is the input gradient of a convolution whose
-output is ``x``: the same GEMM + col2im as `conv2d_input_grad`, with the
+output is ``x``: the same methods as `conv2d_input_grad` (GEMM + col2im,
+the full correlation, pointwise GEMMs; ``_engine/grad.py``), with the
 geometry read backwards.
 """
 
@@ -9,24 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core.geometry import Geometry
-from ._core.validation import (
-    as_float_array,
-    check_layout,
-    pair,
-    positive_int,
-    result_dtype,
-    to_kernel_array,
-)
 from ._core.workspace import resolve_budget
-from ._engine.backward import input_grad
-from ._engine.problem import batch_conv_operands
+from ._engine.grad import run_input_grad
+from ._engine.problem import prepare_transpose
 
 __all__ = ["conv_transpose2d"]
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, *, layout="NCHW", max_workspace_bytes=None):
+                     dilation=1, *, layout="NCHW", max_workspace_bytes=None, method="auto"):
     """Transposed convolution ("deconvolution"), by GEMM + col2im.
 
     Same arguments and result as ``torch.nn.functional.conv_transpose2d``:
@@ -60,6 +52,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dilation : int or (int, int), default 1
     layout : {'NCHW', 'NHWC'}, keyword-only
     max_workspace_bytes : int, optional, keyword-only
+    method : {'auto', 'col2im', 'full', 'pointwise'}, keyword-only
+        How to compute it, as in `conv2d_input_grad`: ``'auto'`` (default)
+        picks the method expected to be fastest (`explain` shows the choice
+        and why); ``'col2im'``: one GEMM per group, then col2im sums the
+        patch entries onto the output; ``'full'`` (stride 1 only): a forward
+        conv2d of `input` with the flipped kernel, by conv2d's own method
+        choice; ``'pointwise'``: 1x1 stride-1 unpadded kernels, GEMMs
+        straight on `input`.
 
     Returns
     -------
@@ -78,7 +78,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         channels; `groups` not dividing them; `bias` not of shape (F,);
         non-positive stride/dilation, negative padding/output_padding;
         `output_padding` not smaller than `stride` or `dilation`; an output
-        size that is not positive.
+        size that is not positive; a `method` that is unknown or cannot run
+        this problem (the message lists those that can).
 
     Notes
     -----
@@ -112,64 +113,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose2d(np.ones((3, 5, 5)), np.ones((3, 2, 4, 4)), stride=2).shape
     (2, 12, 12)
     """
-    layout = check_layout(layout)
-    x = as_float_array("input", input)
-    w = as_float_array("weight", weight)
-    b = None if bias is None else as_float_array("bias", bias)
-    groups = positive_int("groups", groups)
-    x4, w4, squeeze = batch_conv_operands(x, w, layout, "C_in", "4-D (C_in, F/groups, kh, kw)")
-    if layout == "NCHW":
-        n_img, c_in, height, width = x4.shape
-    else:
-        n_img, height, width, c_in = x4.shape
-    wc, fg, kh, kw = w4.shape
-    if c_in % groups:
-        raise ValueError(f"`groups`={groups} must divide the input channels, got {c_in} channels")
-    if wc != c_in:
-        raise ValueError(
-            f"`weight` of shape {w.shape} is (C_in, F/groups, kh, kw) for {wc} input channels, "
-            f"but `input` of shape {x.shape} has {c_in}"
-        )
-    if kh < 1 or kw < 1:
-        raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
-    filters = fg * groups
-    if b is not None and (b.ndim != 1 or b.shape[0] != filters):
-        raise ValueError(f"`bias` must have shape ({filters},) (groups * weight.shape[1]), got {b.shape}")
-    sh, sw = pair("stride", stride)
-    if isinstance(padding, str):
-        raise ValueError(
-            f"`padding` must be an int or a pair of ints (conv_transpose2d takes no 'same'/'valid'), "
-            f"got {padding!r}"
-        )
-    ph, pw = pair("padding", padding, minimum=0)
-    dh, dw = pair("dilation", dilation)
-    oph, opw = pair("output_padding", output_padding, minimum=0)
-    if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
-        raise ValueError(
-            f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "
-            f"got output_padding={(oph, opw)} with stride={(sh, sw)} and dilation={(dh, dw)}"
-        )
-    out_h = (height - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
-    out_w = (width - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"output size {(out_h, out_w)} = (H-1)*stride - 2*padding + dilation*(kernel-1) "
-            f"+ output_padding + 1 is not positive for `input` of spatial size {(height, width)}, "
-            f"kernel {(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}, dilation {(dh, dw)}"
-        )
-    dtype = result_dtype(x, w, b)
-    x4 = to_kernel_array(x4, dtype)
-    w4 = to_kernel_array(w4, dtype)
-    # The conv2d this is the adjoint of maps an (out_h, out_w) image to
-    # (height, width): its geometry, with out_h/out_w the *input* size here.
-    geom = Geometry((kh, kw), (sh, sw), ((ph, ph + oph), (pw, pw + opw)), (dh, dw), (height, width))
-    if layout == "NCHW":
-        out = np.empty((n_img, filters, out_h, out_w), dtype=dtype)
-    else:
-        out = np.empty((n_img, out_h, out_w, filters), dtype=dtype)
-    input_grad(x4, w4, out, geom, groups, layout, resolve_budget(max_workspace_bytes))
-    if b is not None and out.size:
-        out += b[:, None, None] if layout == "NCHW" else b
-    if squeeze == 2:
-        return out[0, 0] if layout == "NCHW" else out[0, :, :, 0]
-    return out[0] if squeeze == 1 else out
+    call = prepare_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                             layout)
+    out = np.empty(call.out_shape, dtype=call.x.dtype)
+    run_input_grad("conv_transpose2d", call.problem, call.x, call.weight, out,
+                   resolve_budget(max_workspace_bytes), method)
+    if call.bias is not None and out.size:
+        out += call.bias[:, None, None] if call.layout == "NCHW" else call.bias
+    return call.finish(out)

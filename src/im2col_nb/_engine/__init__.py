@@ -16,7 +16,11 @@ engine:
 * ``plan.py`` -- tiles, workers and scratch of a GEMM method, cached per shape;
 * ``conv_gemm.py`` -- the GEMM methods' drivers: the Numba tile kernels, or
   tiles from Python worker threads (``workers.py``);
-* ``backward.py`` -- the gradients' drivers, built from the same pieces.
+* ``grad.py`` -- the methods of conv2d's input and weight gradients and of
+  conv_transpose2d (col2im, full, pointwise; tiles, im2col, pointwise),
+  registered, and the drivers that run the choice;
+* ``backward.py`` -- the gradients' drivers, one per method, built from the
+  same pieces.
 
 The kernels themselves live in ``_kernels/numba`` and ``_kernels/numpy``.
 """

@@ -127,21 +127,22 @@ def conv_nchw(x, weight, bias, out, geom, groups: int, budget: int, method: str)
     run_tiles(len(tiles), tile, workers)
 
 
-def weight_grad_nchw(x, go, gw, geom, groups: int, budget: int) -> bool:
+def weight_grad_nchw(x, go, gw, geom, groups: int, budget: int) -> None:
     """``gw (F, C/groups*kh*kw) = sum over images of go (F, L) @ im2col(x).T``,
     the weight gradient of conv2d for `x` (N, C, H, W) and `go` (N, F, L), in
     the Numba tile kernel: conv2d's tiles, each worker adding its tiles'
-    GEMMs into its own accumulator, summed at the end. Returns False, having
-    done nothing, where that kernel does not run (NumPy backend, NumPy's GEMM
-    not found, a call under PARALLEL_MIN_FLOPS): the caller's loop of
-    whole-batch im2col + batched matmul does the work then."""
+    GEMMs into its own accumulator, summed at the end. Needs the Numba
+    backend and NumPy's GEMM (the weight gradient's 'tiles' method, which
+    `auto` takes for calls of PARALLEL_MIN_FLOPS or more; see
+    ``_engine/grad.py``)."""
     backend = backend_module()
     n_img, channels = x.shape[:2]
     filters, k_group = gw.shape
     flops = 2 * n_img * filters * k_group * geom.out_area
-    gemm = _plan.native_gemm(backend, x.dtype, flops)
+    gemm = _plan.native_gemm(backend, x.dtype, flops, force=True)
     if gemm is None or getattr(backend, "weight_grad_tiles_nchw", None) is None:
-        return False
+        raise RuntimeError("the weight gradient's tile kernel needs the numba backend and "
+                           "NumPy's BLAS GEMM")
     plan = _plan.plan_nchw(n_img, channels, filters, geom, groups, x.dtype.itemsize, budget,
                            False, _plan.workers_for(flops), True, _plan.tuning(), "im2col")
     k_total = channels * geom.kernel_area
@@ -154,7 +155,6 @@ def weight_grad_nchw(x, go, gw, geom, groups: int, budget: int) -> bool:
     with single_threaded_blas() if plan.workers > 1 else nullcontext():
         backend.weight_grad_tiles_nchw(gemm, x, go, acc, plan.table, geom, work)
     np.sum(acc, axis=0, out=gw)
-    return True
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 shape the result back to what the user passed, and `ConvCall.problem`, a
 `ConvProblem` -- the shapes, dtype, layout, geometry and groups alone,
 hashable, which is what methods are chosen and plans cached by.
+`prepare_transpose` does the same for conv_transpose2d (`TransposeCall`,
+whose problem is the conv2d it is the adjoint of).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .._core.validation import (
     as_float_array,
     check_layout,
     check_ndim,
+    pair,
     positive_int,
     result_dtype,
     shape_arg,
@@ -170,6 +173,94 @@ def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
         layout=layout,
         squeeze=squeeze,
     )
+
+
+@dataclass
+class TransposeCall:
+    """A validated conv_transpose2d call. `geom` is the geometry of the
+    conv2d it is the adjoint of: that conv2d maps the result (`out_shape`)
+    to an image the size of `x`, so ``geom.out`` is x's spatial size."""
+
+    x: np.ndarray          # (N, C_in, H, W) or (N, H, W, C_in), C-contiguous
+    weight: np.ndarray     # (C_in, F/groups, kh, kw), C-contiguous
+    bias: np.ndarray | None
+    geom: Geometry
+    groups: int
+    layout: str
+    squeeze: int           # 0: 4-D result; 1: drop batch; 2: drop batch and filter axes
+    out_shape: tuple       # the 4-D result's shape
+
+    @property
+    def problem(self) -> ConvProblem:
+        """The `ConvProblem` of the conv2d this is the adjoint of."""
+        n_img, filters = self.out_shape[0], self.weight.shape[1] * self.groups
+        size = self.out_shape[2:] if self.layout == "NCHW" else self.out_shape[1:3]
+        return ConvProblem(n_img, filters, self.weight.shape[0], tuple(size), self.geom,
+                           self.groups, self.x.dtype.name, self.layout, False)
+
+    def finish(self, out: np.ndarray) -> np.ndarray:
+        if self.squeeze == 2:
+            return out[0, 0] if self.layout == "NCHW" else out[0, :, :, 0]
+        return out[0] if self.squeeze == 1 else out
+
+
+def prepare_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                      layout) -> TransposeCall:
+    """Validate conv_transpose2d's arguments."""
+    layout = check_layout(layout)
+    x = as_float_array("input", input)
+    w = as_float_array("weight", weight)
+    b = None if bias is None else as_float_array("bias", bias)
+    groups = positive_int("groups", groups)
+    x4, w4, squeeze = batch_conv_operands(x, w, layout, "C_in", "4-D (C_in, F/groups, kh, kw)")
+    if layout == "NCHW":
+        n_img, c_in, height, width = x4.shape
+    else:
+        n_img, height, width, c_in = x4.shape
+    wc, fg, kh, kw = w4.shape
+    if c_in % groups:
+        raise ValueError(f"`groups`={groups} must divide the input channels, got {c_in} channels")
+    if wc != c_in:
+        raise ValueError(
+            f"`weight` of shape {w.shape} is (C_in, F/groups, kh, kw) for {wc} input channels, "
+            f"but `input` of shape {x.shape} has {c_in}"
+        )
+    if kh < 1 or kw < 1:
+        raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
+    filters = fg * groups
+    if b is not None and (b.ndim != 1 or b.shape[0] != filters):
+        raise ValueError(f"`bias` must have shape ({filters},) (groups * weight.shape[1]), got {b.shape}")
+    sh, sw = pair("stride", stride)
+    if isinstance(padding, str):
+        raise ValueError(
+            f"`padding` must be an int or a pair of ints (conv_transpose2d takes no 'same'/'valid'), "
+            f"got {padding!r}"
+        )
+    ph, pw = pair("padding", padding, minimum=0)
+    dh, dw = pair("dilation", dilation)
+    oph, opw = pair("output_padding", output_padding, minimum=0)
+    if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
+        raise ValueError(
+            f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "
+            f"got output_padding={(oph, opw)} with stride={(sh, sw)} and dilation={(dh, dw)}"
+        )
+    out_h = (height - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    out_w = (width - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"output size {(out_h, out_w)} = (H-1)*stride - 2*padding + dilation*(kernel-1) "
+            f"+ output_padding + 1 is not positive for `input` of spatial size {(height, width)}, "
+            f"kernel {(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}, dilation {(dh, dw)}"
+        )
+    dtype = result_dtype(x, w, b)
+    # The conv2d this is the adjoint of maps an (out_h, out_w) image to
+    # (height, width): its geometry, with out_h/out_w the *input* size here.
+    geom = Geometry((kh, kw), (sh, sw), ((ph, ph + oph), (pw, pw + opw)), (dh, dw), (height, width))
+    out_shape = ((n_img, filters, out_h, out_w) if layout == "NCHW"
+                 else (n_img, out_h, out_w, filters))
+    return TransposeCall(to_kernel_array(x4, dtype), to_kernel_array(w4, dtype),
+                         None if b is None else to_kernel_array(b, dtype), geom, groups, layout,
+                         squeeze, out_shape)
 
 
 # ---------------------------------------------------------------------------
