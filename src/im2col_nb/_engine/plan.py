@@ -117,10 +117,10 @@ def tile_cap(budget: int, workers: int, position_bytes: int | None = None) -> in
 
 
 def is_pointwise(geom) -> bool:
-    """1x1 kernel, stride 1, no low padding: the input already is the patch
-    matrix (any axes)."""
+    """1x1 kernel, stride 1, no padding (so the output is the input's size):
+    the input already is the patch matrix (any number of axes)."""
     return (all(k == 1 for k in geom.kernel) and all(s == 1 for s in geom.stride)
-            and all(lo == 0 for lo, _ in geom.padding))
+            and all(p == (0, 0) for p in geom.padding))
 
 
 def is_folded(n_img_in_tile: int, area: int) -> bool:
