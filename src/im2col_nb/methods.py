@@ -1,8 +1,9 @@
 """Which method a call runs, and why: `explain`.
 
 Operations with several implementations (``conv2d``: im2col tiles,
-pointwise GEMMs, shifted GEMMs, direct loops) take ``method="auto"`` or a
-method's name; `explain` shows, without computing anything, which method a
+pointwise GEMMs, shifted GEMMs, direct loops; ``max_pool2d`` and
+``avg_pool2d``: a direct windowed kernel, or the patch matrix then a
+reduction) take ``method="auto"`` or a method's name; `explain` shows, without computing anything, which method a
 call would run, every alternative with its estimate or why it cannot run,
 and what the choice read from the machine.
 """
@@ -13,8 +14,10 @@ import inspect
 
 from ._core.workspace import resolve_budget
 from ._engine.conv import explain_conv2d
+from ._engine.pool import explain_pool2d, pool_method
 from ._engine.problem import prepare_conv
 from .convolution import conv2d
+from .pooling import avg_pool2d, avg_pool_call, max_pool2d, max_pool_call
 
 __all__ = ["explain"]
 
@@ -36,10 +39,28 @@ def _explain_conv2d_direct(args, kwargs):
     return _explain_conv2d(args, {**kwargs, "method": "direct"})
 
 
+def _explain_max_pool2d(args, kwargs):
+    a = _bind(max_pool2d, args, kwargs)
+    method = pool_method("max_pool2d", a["method"])
+    return explain_pool2d(max_pool_call(a["input"], a["kernel_size"], a["stride"], a["padding"],
+                                        a["dilation"], a["ceil_mode"], a["return_indices"],
+                                        a["layout"]), method)
+
+
+def _explain_avg_pool2d(args, kwargs):
+    a = _bind(avg_pool2d, args, kwargs)
+    method = pool_method("avg_pool2d", a["method"])
+    return explain_pool2d(avg_pool_call(a["input"], a["kernel_size"], a["stride"], a["padding"],
+                                        a["ceil_mode"], a["count_include_pad"],
+                                        a["divisor_override"], a["layout"]), method)
+
+
 # op name -> function(args, kwargs) -> Choice: the operations `explain` knows
 _EXPLAINERS = {
     "conv2d": _explain_conv2d,
     "conv2d_direct": _explain_conv2d_direct,
+    "max_pool2d": _explain_max_pool2d,
+    "avg_pool2d": _explain_avg_pool2d,
 }
 
 
@@ -50,7 +71,8 @@ def explain(op, *args, **kwargs):
     ----------
     op : str or function
         The operation to explain, by name or the function itself:
-        ``'conv2d'`` or ``'conv2d_direct'``.
+        ``'conv2d'``, ``'conv2d_direct'``, ``'max_pool2d'`` or
+        ``'avg_pool2d'`` (the pooling gradients have one method each).
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
         and dtypes are read, so ``np.empty`` arrays of the right shapes do.
@@ -59,8 +81,9 @@ def explain(op, *args, **kwargs):
     -------
     choice : Choice
         ``choice.method`` the method that would run; ``choice.candidates``
-        every method with its estimate (time relative to one bare GEMM of
-        the problem's size) or the reason it cannot run; ``choice.plan``,
+        every method with its estimate (time relative to ``choice.unit``:
+        for conv2d one bare GEMM of the problem's size, for pooling the
+        direct kernel) or the reason it cannot run; ``choice.plan``,
         ``choice.machine`` (CPU model, threads, backend, workspace);
         ``print(choice)`` shows it all.
 
@@ -73,7 +96,8 @@ def explain(op, *args, **kwargs):
     Notes
     -----
     The estimates are coarse, fitted on the benchmark layers (2 threads,
-    float32: ``python -m pytest bench``); ``auto`` takes the lowest, so
+    float32: ``python -m pytest bench``; pooling: ``python
+    bench/bench_pooling.py``); ``auto`` takes the lowest, so
     benchmarks and users can always tell which method ran. Costs a few
     microseconds; the choice is cached per problem.
 
@@ -90,6 +114,8 @@ def explain(op, *args, **kwargs):
     'pointwise'
     >>> [c.name for c in choice.candidates]
     ['im2col', 'pointwise', 'shift', 'direct']
+    >>> im2col_nb.explain("max_pool2d", x, 3, stride=2, padding=1).method
+    'direct'
     """
     name = getattr(op, "__name__", op)
     if not isinstance(name, str) or name not in _EXPLAINERS:
