@@ -229,6 +229,11 @@ def _everything(problem, machine):
 # and max_pool2d NCHW k=2, s=2: 2.2 vs 10.0 ms (4.5x); k=3, s=1: 4.2 vs
 # 11.6 ms (2.8x). Both read every tap once; im2col also writes and re-reads
 # the patch matrix (kh*kw times the output), so it was slower in every case.
+# Rechecked when these were registered, on a shared 2-core AMD EPYC under
+# other load (interleaved, median of 25, float32): NHWC still 6-20x, but
+# NCHW im2col/direct only 0.90-1.52 (max k=2 s=2: 0.90; k=3 s=2 p=1: 1.01;
+# k=3 s=1 p=1 on 8x128x28x28: 1.52) -- re-measure on a quiet machine
+# before trusting the NCHW figures beyond "direct is not slower".
 IM2COL_OVER_DIRECT = {
     ("max_pool2d", "NCHW"): 2.9,
     ("max_pool2d", "NHWC"): 15.0,
