@@ -13,8 +13,8 @@ for them). Each forward pool runs one of two methods, registered in
 * ``method="direct"``: a fused windowed kernel that reads each window from
   the input and never materialises the patch matrix.
 
-``method="auto"`` (or None) takes the one expected to be faster, the direct
-kernel on every case measured. Both produce identical results (same values,
+``method="auto"`` (or None) takes the one expected to be faster: the direct
+kernel (the measurements are in the Notes of `max_pool2d`). Both produce identical results (same values,
 same indices, same ties and NaN handling) on both backends. A wrapper
 validates its arguments once and hands a `PoolCall` to the engine.
 """
@@ -124,7 +124,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         ``'direct'``: fused windowed kernel, no patch matrix; ``'im2col'``:
         patch matrix then a max over each column. ``'auto'`` (or None, the
         default) picks the one expected to be faster for the problem: the
-        direct kernel, faster on every case measured (see Notes).
+        direct kernel (see Notes).
         ``im2col_nb.explain("max_pool2d", ...)`` shows the choice.
 
     Returns
@@ -229,7 +229,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     layout : {'NCHW', 'NHWC'}, keyword-only
     method : {'auto', 'direct', 'im2col'} or None, keyword-only
         As in `max_pool2d` (``'im2col'`` sums each column); ``'auto'`` or
-        None picks ``'direct'``, faster on every case measured (see Notes).
+        None picks ``'direct'`` (see Notes).
 
     Returns
     -------
