@@ -3,9 +3,10 @@
 Operations with several implementations (``conv2d``: im2col tiles,
 pointwise GEMMs, shifted GEMMs, direct loops; ``max_pool2d`` and
 ``avg_pool2d``: a direct windowed kernel, or the patch matrix then a
-reduction) take ``method="auto"`` or a method's name; `explain` shows, without computing anything, which method a
-call would run, every alternative with its estimate or why it cannot run,
-and what the choice read from the machine.
+reduction) take ``method="auto"`` or a method's name; `explain` shows,
+without computing anything, which method a call would run, every
+alternative with its estimate or why it cannot run, and what the choice
+read from the machine.
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ __all__ = ["IM2COL_OVER_DIRECT", "PoolCall", "PoolProblem", "avg_pool2d_backward
            "choose_pool2d", "describe_plan", "explain_pool2d", "max_pool2d_backward",
            "pool_call", "pool_method", "pool_out_shape", "run_pool2d"]
 
-OPS = ("max_pool2d", "avg_pool2d")
 UNIT = "direct kernel time"
 
 _NO_INDICES = np.empty((0, 0, 0, 0), dtype=np.int64)
@@ -154,7 +153,7 @@ def pool_method(op: str, method) -> str:
 
 
 def _channels_last(arr, problem: PoolProblem):
-    """(N', H, W, C') view the direct/backward kernels take: NHWC as is,
+    """(N', H, W, C') view the direct kernels take: NHWC as is,
     NCHW as N*C one-channel images (a free reshape of a contiguous array)."""
     if problem.layout == "NCHW":
         return arr.reshape(problem.batch * problem.channels, arr.shape[2], arr.shape[3], 1)
