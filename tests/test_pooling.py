@@ -20,7 +20,7 @@ from conftest import tolerance
 
 import im2col_nb
 from im2col_nb import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
-from im2col_nb import pooling as _pooling
+from im2col_nb._engine import pool as _pool_engine
 
 NAN = float("nan")
 INF = float("inf")
@@ -178,9 +178,11 @@ def test_stride_defaults_to_kernel_size(backend, rng):
 
 
 def test_default_method_is_documented_choice():
-    assert _pooling.DEFAULT_METHOD in METHODS
     x = np.random.default_rng(1).normal(size=(1, 2, 6, 6))
-    np.testing.assert_array_equal(max_pool2d(x, 2), max_pool2d(x, 2, method=_pooling.DEFAULT_METHOD))
+    for op in (max_pool2d, avg_pool2d):
+        for method in (None, "auto"):     # the documented default: 'direct'
+            assert im2col_nb.explain(op, x, 2, method=method).method == "direct"
+    np.testing.assert_array_equal(max_pool2d(x, 2), max_pool2d(x, 2, method="direct"))
 
 
 # ---------------------------------------------------------------------------
@@ -531,7 +533,7 @@ X = np.zeros((1, 2, 8, 8))
     (lambda: max_pool2d(X, 2, (1, 2, 3)), ValueError, r"`stride` must be an int or a pair"),
     (lambda: max_pool2d(X, 2, ceil_mode="yes"), TypeError, r"`ceil_mode` must be a bool"),
     (lambda: max_pool2d(X, 2, return_indices=None), TypeError, r"`return_indices` must be a bool"),
-    (lambda: max_pool2d(X, 2, method="fft"), ValueError, r"`method` must be None, 'im2col' or 'direct', got 'fft'"),
+    (lambda: max_pool2d(X, 2, method="fft"), ValueError, r"`method` must be None or one of 'auto', 'direct', 'im2col', got 'fft'"),
     (lambda: max_pool2d(X, 2, layout="CHWN"), ValueError, r"`layout` must be 'NCHW' or 'NHWC'"),
     (lambda: max_pool2d(np.zeros((8, 8)), 2), ValueError, r"`input` must be 3-D \(C, H, W\) or 4-D"),
     (lambda: max_pool2d(np.zeros((1, 0, 8, 8)), 2), ValueError, r"`input` must have non-empty channel"),
@@ -580,8 +582,13 @@ def test_validation_runs_before_any_kernel(monkeypatch):
         def __getattr__(self, name):
             raise AssertionError(f"backend.{name} called")
 
-    monkeypatch.setattr(_pooling, "backend_module", lambda: Exploding())
+    monkeypatch.setattr(_pool_engine, "backend_module", lambda: Exploding())
     with pytest.raises(ValueError, match="padding"):
         max_pool2d(X, 2, padding=2)
     with pytest.raises(ValueError, match="indices"):
         max_pool2d_backward(G, IDX + 100, X.shape)
+    # the patched backend is the one the kernels are reached through
+    with pytest.raises(AssertionError, match="backend.max_pool2d_direct called"):
+        max_pool2d(X, 2)
+    with pytest.raises(AssertionError, match="backend.avg_pool2d_backward called"):
+        avg_pool2d_backward(G, X.shape, 2)

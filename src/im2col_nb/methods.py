@@ -1,10 +1,12 @@
 """Which method a call runs, and why: `explain`.
 
 Operations with several implementations (``conv2d``: im2col tiles,
-pointwise GEMMs, shifted GEMMs, direct loops) take ``method="auto"`` or a
-method's name; `explain` shows, without computing anything, which method a
-call would run, every alternative with its estimate or why it cannot run,
-and what the choice read from the machine.
+pointwise GEMMs, shifted GEMMs, direct loops; ``max_pool2d`` and
+``avg_pool2d``: a direct windowed kernel, or the patch matrix then a
+reduction) take ``method="auto"`` or a method's name; `explain` shows,
+without computing anything, which method a call would run, every
+alternative with its estimate or why it cannot run, and what the choice
+read from the machine.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import inspect
 from ._core.workspace import resolve_budget
 from ._engine.conv import explain_conv2d
 from ._engine.grad import explain_grad
+from ._engine.pool import explain_pool2d, pool_method
 from ._engine.problem import prepare_conv, prepare_transpose, shaped_problem
 from .convolution import conv2d
 from .gradients import conv2d_input_grad, conv2d_weight_grad
+from .pooling import avg_pool2d, avg_pool_call, max_pool2d, max_pool_call
 from .transposed import conv_transpose2d
 
 __all__ = ["explain"]
@@ -59,6 +63,22 @@ def _explain_conv_transpose2d(args, kwargs):
                         a["method"])
 
 
+def _explain_max_pool2d(args, kwargs):
+    a = _bind(max_pool2d, args, kwargs)
+    method = pool_method("max_pool2d", a["method"])
+    return explain_pool2d(max_pool_call(a["input"], a["kernel_size"], a["stride"], a["padding"],
+                                        a["dilation"], a["ceil_mode"], a["return_indices"],
+                                        a["layout"]), method)
+
+
+def _explain_avg_pool2d(args, kwargs):
+    a = _bind(avg_pool2d, args, kwargs)
+    method = pool_method("avg_pool2d", a["method"])
+    return explain_pool2d(avg_pool_call(a["input"], a["kernel_size"], a["stride"], a["padding"],
+                                        a["ceil_mode"], a["count_include_pad"],
+                                        a["divisor_override"], a["layout"]), method)
+
+
 # op name -> function(args, kwargs) -> Choice: the operations `explain` knows
 _EXPLAINERS = {
     "conv2d": _explain_conv2d,
@@ -66,6 +86,8 @@ _EXPLAINERS = {
     "conv2d_input_grad": _explain_gradient(conv2d_input_grad, "input", "weight"),
     "conv2d_weight_grad": _explain_gradient(conv2d_weight_grad, "weight", "input"),
     "conv_transpose2d": _explain_conv_transpose2d,
+    "max_pool2d": _explain_max_pool2d,
+    "avg_pool2d": _explain_avg_pool2d,
 }
 
 
@@ -77,7 +99,8 @@ def explain(op, *args, **kwargs):
     op : str or function
         The operation to explain, by name or the function itself:
         ``'conv2d'``, ``'conv2d_direct'``, ``'conv2d_input_grad'``,
-        ``'conv2d_weight_grad'`` or ``'conv_transpose2d'``.
+        ``'conv2d_weight_grad'``, ``'conv_transpose2d'``, ``'max_pool2d'`` or
+        ``'avg_pool2d'`` (the pooling gradients have one method each).
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
         and dtypes are read, so ``np.empty`` arrays of the right shapes do.
@@ -86,8 +109,9 @@ def explain(op, *args, **kwargs):
     -------
     choice : Choice
         ``choice.method`` the method that would run; ``choice.candidates``
-        every method with its estimate (time relative to one bare GEMM of
-        the problem's size) or the reason it cannot run; ``choice.plan``,
+        every method with its estimate (time relative to ``choice.unit``:
+        for conv2d one bare GEMM of the problem's size, for pooling the
+        direct kernel) or the reason it cannot run; ``choice.plan``,
         ``choice.machine`` (CPU model, threads, backend, workspace);
         ``print(choice)`` shows it all.
 
@@ -100,7 +124,8 @@ def explain(op, *args, **kwargs):
     Notes
     -----
     The estimates are coarse, fitted on the benchmark layers (2 threads,
-    float32: ``python -m pytest bench``); ``auto`` takes the lowest, so
+    float32: ``python -m pytest bench``; pooling: ``python
+    bench/bench_pooling.py``); ``auto`` takes the lowest, so
     benchmarks and users can always tell which method ran. Costs a few
     microseconds; the choice is cached per problem.
 
@@ -128,6 +153,11 @@ def explain(op, *args, **kwargs):
     ...                            padding=1, method="im2col")
     >>> [c.name for c in choice.candidates]
     ['tiles', 'im2col', 'pointwise']
+
+    Pooling:
+
+    >>> im2col_nb.explain("max_pool2d", x, 3, stride=2, padding=1).method
+    'direct'
     """
     name = getattr(op, "__name__", op)
     if not isinstance(name, str) or name not in _EXPLAINERS:

@@ -2,7 +2,8 @@
 
 Semantics, argument names and defaults follow ``torch.nn.functional``
 (``max_pool2d``, ``avg_pool2d`` and the gradients PyTorch's autograd computes
-for them). Each forward pool runs one of two ways:
+for them). Each forward pool runs one of two methods, registered in
+``_engine/pool.py`` (which also holds the drivers):
 
 * ``method="im2col"``: the seed's recipe, unfold -> reduce -> reshape. The
   package's im2col kernel builds the patch matrix (in bounded, reused scratch
@@ -12,8 +13,10 @@ for them). Each forward pool runs one of two ways:
 * ``method="direct"``: a fused windowed kernel that reads each window from
   the input and never materialises the patch matrix.
 
-Both produce identical results (same values, same indices, same ties and NaN
-handling) on both backends.
+``method="auto"`` (or None) takes the one expected to be faster: the direct
+kernel (the measurements are in the Notes of `max_pool2d`). Both produce identical results (same values,
+same indices, same ties and NaN handling) on both backends. A wrapper
+validates its arguments once and hands a `PoolCall` to the engine.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core.backend import backend_module
-from ._core.geometry import Geometry, pool_geometry
+from ._core.geometry import pool_geometry
 from ._core.validation import (
     as_float_array,
     as_int,
@@ -33,24 +35,9 @@ from ._core.validation import (
     optional_nonzero_int,
     to_kernel_array,
 )
-from ._core.workspace import chunks, resolve_budget, scratch
+from ._engine import pool as _pool
 
 __all__ = ["avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward"]
-
-METHODS = ("im2col", "direct")
-# Chosen from bench/bench_pooling.py measurements (see the Notes of
-# max_pool2d / avg_pool2d): the fused kernel is faster on every case measured.
-DEFAULT_METHOD = "direct"
-
-_NO_INDICES = np.empty((0, 0, 0, 0), dtype=np.int64)
-
-
-def _method(method) -> str:
-    if method is None:
-        return DEFAULT_METHOD
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"`method` must be None, 'im2col' or 'direct', got {describe(method)}")
-    return method.lower()
 
 
 def _spatial_dims(name: str, shape, layout: str) -> tuple[int, int, int, int]:
@@ -81,36 +68,24 @@ def _pool_input(input, layout):
     return to_kernel_array(x, arr.dtype), layout, unbatched, dims
 
 
-def _out_shape(layout, n_img, channels, geom: Geometry):
-    if layout == "NCHW":
-        return (n_img, channels, geom.out_h, geom.out_w)
-    return (n_img, geom.out_h, geom.out_w, channels)
+def max_pool_call(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                  layout) -> _pool.PoolCall:
+    """`max_pool2d`'s arguments (but `method`) validated: the engine's call."""
+    x, layout, unbatched, dims = _pool_input(input, layout)
+    geom = pool_geometry(dims[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = flag("return_indices", return_indices)
+    return _pool.pool_call("max_pool2d", x, layout, geom, unbatched, return_indices=return_indices)
 
 
-def _channels_last(arr, layout, n_img, channels):
-    """(N', H, W, C') view the direct/backward kernels take: NHWC as is,
-    NCHW as N*C one-channel images (a free reshape of a contiguous array)."""
-    if layout == "NCHW":
-        return arr.reshape(n_img * channels, arr.shape[2], arr.shape[3], 1)
-    return arr
-
-
-def _run_im2col(x, layout, dims, geom, reduce):
-    """Build the patch matrix chunk by chunk and hand each to `reduce(patches,
-    n_start, row_start)`."""
-    backend = backend_module()
-    n_img, channels, height, width = dims
-    k_total = channels * geom.kernel_area
-    budget = resolve_budget(None)
-    for n0, n1, r0, r1 in chunks(n_img, geom.out_h, k_total * geom.out_w * x.dtype.itemsize, budget):
-        count = (r1 - r0) * geom.out_w
-        if layout == "NCHW":
-            patches = scratch((n1 - n0, k_total, count), x.dtype)
-            backend.im2col(x[n0:n1], patches, geom, r0, r1 - r0)
-        else:
-            patches = scratch((n1 - n0, count, k_total), x.dtype)
-            backend.im2row_nhwc(x[n0:n1], patches, geom, 1, r0, r1 - r0)
-        reduce(patches, n0, r0)
+def avg_pool_call(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                  divisor_override, layout) -> _pool.PoolCall:
+    """`avg_pool2d`'s arguments (but `method`) validated: the engine's call."""
+    x, layout, unbatched, dims = _pool_input(input, layout)
+    geom = pool_geometry(dims[2:], kernel_size, stride, padding, 1, ceil_mode)
+    cip = flag("count_include_pad", count_include_pad)
+    divisor = optional_nonzero_int("divisor_override", divisor_override)
+    return _pool.pool_call("avg_pool2d", x, layout, geom, unbatched, count_include_pad=cip,
+                           divisor=divisor)
 
 
 # ---------------------------------------------------------------------------
@@ -145,10 +120,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         Also return where each maximum came from.
     layout : {'NCHW', 'NHWC'}, keyword-only
         Memory layout of `input`, of the result and of the indices.
-    method : {None, 'direct', 'im2col'}, keyword-only
-        ``'im2col'``: patch matrix then a max over each column;
-        ``'direct'``: fused windowed kernel, no patch matrix. None picks the
-        faster, ``'direct'``.
+    method : {'auto', 'direct', 'im2col'} or None, keyword-only
+        ``'direct'``: fused windowed kernel, no patch matrix; ``'im2col'``:
+        patch matrix then a max over each column. ``'auto'`` (or None, the
+        default) picks the one expected to be faster for the problem: the
+        direct kernel (see Notes).
+        ``im2col_nb.explain("max_pool2d", ...)`` shows the choice.
 
     Returns
     -------
@@ -196,7 +173,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     Peak memory of one call: 3.1 MiB (the output) for direct, 30.8 MiB for
     im2col (the patch matrix), 16.2 MiB for the peer (its -inf padded
     copy). Direct was also faster for k=2, s=2 (2.2 vs 10.0 ms NCHW) and
-    k=3, s=1 (4.2 vs 11.6 ms), hence the default.
+    k=3, s=1 (4.2 vs 11.6 ms), hence ``'auto'``'s choice.
 
     Examples
     --------
@@ -216,30 +193,13 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> max_pool2d(x, 3, stride=2, ceil_mode=True).shape   # the last window starts inside
     (1, 2, 2)
     """
-    method = _method(method)
-    x, layout, unbatched, dims = _pool_input(input, layout)
-    n_img, channels, height, width = dims
-    geom = pool_geometry((height, width), kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = flag("return_indices", return_indices)
-    shape = _out_shape(layout, n_img, channels, geom)
-    out = np.empty(shape, dtype=x.dtype)
-    indices = np.empty(shape, dtype=np.int64) if return_indices else _NO_INDICES
-    if out.size:
-        backend = backend_module()
-        if method == "direct":
-            backend.max_pool2d_direct(
-                _channels_last(x, layout, n_img, channels),
-                _channels_last(out, layout, n_img, channels),
-                _channels_last(indices, layout, n_img, channels) if return_indices else indices,
-                geom)
-        else:
-            reducer = backend.max_pool2d_reduce_cols if layout == "NCHW" else backend.max_pool2d_reduce_rows
-            _run_im2col(x, layout, dims, geom,
-                        lambda p, n0, r0: reducer(p, out, indices, geom, height, width, n0, r0))
-    if unbatched:
-        out = out[0]
-        indices = indices[0] if return_indices else indices
-    return (out, indices) if return_indices else out
+    method = _pool.pool_method("max_pool2d", method)
+    call = max_pool_call(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                         layout)
+    out, indices = _pool.run_pool2d(call, method)
+    if call.problem.return_indices:
+        return call.finish(out), call.finish(indices)
+    return call.finish(out)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -267,8 +227,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         Divide every window sum by this instead (non-zero; PyTorch accepts
         negative values too). ``divisor_override=1`` gives sum pooling.
     layout : {'NCHW', 'NHWC'}, keyword-only
-    method : {None, 'direct', 'im2col'}, keyword-only
-        As in `max_pool2d`; None picks ``'direct'``.
+    method : {'auto', 'direct', 'im2col'} or None, keyword-only
+        As in `max_pool2d` (``'im2col'`` sums each column); ``'auto'`` or
+        None picks ``'direct'`` (see Notes).
 
     Returns
     -------
@@ -309,24 +270,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     array([[[ 2.5,  4. ],
             [ 8.5, 10. ]]])
     """
-    method = _method(method)
-    x, layout, unbatched, dims = _pool_input(input, layout)
-    n_img, channels, height, width = dims
-    geom = pool_geometry((height, width), kernel_size, stride, padding, 1, ceil_mode)
-    cip = flag("count_include_pad", count_include_pad)
-    divisor = optional_nonzero_int("divisor_override", divisor_override)
-    out = np.empty(_out_shape(layout, n_img, channels, geom), dtype=x.dtype)
-    if out.size:
-        backend = backend_module()
-        if method == "direct":
-            backend.avg_pool2d_direct(_channels_last(x, layout, n_img, channels),
-                                      _channels_last(out, layout, n_img, channels),
-                                      geom, cip, divisor)
-        else:
-            reducer = backend.avg_pool2d_reduce_cols if layout == "NCHW" else backend.avg_pool2d_reduce_rows
-            _run_im2col(x, layout, dims, geom,
-                        lambda p, n0, r0: reducer(p, out, geom, height, width, n0, r0, cip, divisor))
-    return out[0] if unbatched else out
+    method = _pool.pool_method("avg_pool2d", method)
+    call = avg_pool_call(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                         divisor_override, layout)
+    return call.finish(_pool.run_pool2d(call, method)[0])
 
 
 # ---------------------------------------------------------------------------
@@ -444,17 +391,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, layout="NCHW"):
             )
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     grad_input = np.empty(shape, dtype=g.dtype)
-    if grad_input.size:
-        if g.size == 0:
-            grad_input[...] = 0
-        elif layout == "NCHW":
-            backend_module().max_pool2d_backward(
-                g.reshape(n_img * channels, -1, 1), idx.reshape(n_img * channels, -1, 1),
-                grad_input.reshape(n_img * channels, area, 1))
-        else:
-            backend_module().max_pool2d_backward(
-                g.reshape(n_img, -1, channels), idx.reshape(n_img, -1, channels),
-                grad_input.reshape(n_img, area, channels))
+    _pool.max_pool2d_backward(g, idx, grad_input, layout)
     return grad_input[0] if unbatched else grad_input
 
 
@@ -509,16 +446,12 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     geom = pool_geometry((height, width), kernel_size, stride, padding, 1, ceil_mode)
     cip = flag("count_include_pad", count_include_pad)
     divisor = optional_nonzero_int("divisor_override", divisor_override)
-    want = _out_shape(layout, n_img, channels, geom)
+    want = _pool.pool_out_shape(layout, n_img, channels, geom)
     if g.shape != want:
         raise ValueError(
             f"`grad_output` must have shape {want[unbatched:]} (the avg_pool2d output for "
             f"input_shape {shape[unbatched:]}), got {g.shape[unbatched:]}"
         )
     grad_input = np.empty(shape, dtype=g.dtype)
-    if grad_input.size:
-        backend_module().avg_pool2d_backward(
-            _channels_last(g, layout, n_img, channels),
-            _channels_last(grad_input, layout, n_img, channels),
-            geom, cip, divisor)
+    _pool.avg_pool2d_backward(g, grad_input, geom, layout, cip, divisor)
     return grad_input[0] if unbatched else grad_input

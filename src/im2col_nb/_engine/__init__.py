@@ -13,6 +13,8 @@ engine:
   BLAS reachable from Numba, workspace budget, CPU model;
 * ``conv.py`` -- conv2d's methods (im2col, pointwise, shift, direct),
   registered, and the driver that runs the choice;
+* ``pool.py`` -- max_pool2d's and avg_pool2d's methods (direct, im2col),
+  registered, their `PoolProblem`, the drivers and the backward passes;
 * ``plan.py`` -- tiles, workers and scratch of a GEMM method, cached per shape;
 * ``conv_gemm.py`` -- the GEMM methods' drivers: the Numba tile kernels, or
   tiles from Python worker threads (``workers.py``);

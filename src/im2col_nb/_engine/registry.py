@@ -3,8 +3,9 @@
 An operation (``"conv2d"``, ``"max_pool2d"``, ...) has several methods. Each
 `Method` declares what it supports (``supports(problem, machine)`` returns
 None, or the reason it cannot run the problem) and what it is expected to
-cost (``estimate(problem, machine)``: its time relative to one bare GEMM of
-the problem's size, the unit the benchmarks report). `choose` takes the
+cost (``estimate(problem, machine)``: its time relative to the op's unit --
+for conv2d one bare GEMM of the problem's size, the unit the benchmarks
+report; for pooling the fused direct kernel). `choose` takes the
 method a user forced, or under ``"auto"`` the supported method with the
 lowest estimate (the first registered on a tie); `explain` reports the
 choice and every alternative without running anything.
@@ -34,8 +35,9 @@ class Method:
     supports : callable ``(problem, machine) -> str | None``
         None if the method can run `problem` here, else why not.
     estimate : callable ``(problem, machine) -> float``
-        Expected time relative to the bare GEMM of the problem's size
-        (lower is better); only compared between methods of one op.
+        Expected time relative to the op's unit (conv2d: the bare GEMM of
+        the problem's size; pooling: the direct kernel); lower is better,
+        only compared between methods of one op.
     run : callable
         The driver; its signature is the op's (see the op's module).
     """
@@ -141,10 +143,13 @@ class Choice:
     machine : str
         What the choice read: CPU model, threads, backend, workspace budget.
     candidates : tuple of Candidate
-        Every method of the op: its estimate (time relative to one bare
-        GEMM of the problem's size; lower is faster), or why it cannot run.
+        Every method of the op: its estimate (time relative to `unit`;
+        lower is faster), or why it cannot run.
     plan : str
         How the chosen method will cut the work (tiles, workers).
+    unit : str
+        What the estimates are relative to (conv2d: one bare GEMM of the
+        problem's size).
     """
 
     op: str
@@ -154,13 +159,14 @@ class Choice:
     machine: str
     candidates: tuple
     plan: str
+    unit: str = "bare GEMM time"
 
     def __str__(self) -> str:
         how = "picked by 'auto'" if self.requested == "auto" else "asked for"
         lines = [f"{self.op}: {self.problem}",
                  f"machine: {self.machine}",
                  f"method: {self.method} ({how}); plan: {self.plan}",
-                 "candidates (estimated time / bare GEMM time):"]
+                 f"candidates (estimated time / {self.unit}):"]
         for c in self.candidates:
             mark = "  <- runs" if c.name == self.method else ""
             value = f"{c.estimate:5.2f}" if c.supported else "    -"
