@@ -10,9 +10,8 @@ does. The 2-D kernels read it through the named views (``kernel_h``,
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,8 +20,7 @@ from .validation import flag, int_tuple
 __all__ = ["Geometry", "conv_geometry", "padding_arg", "pool_geometry", "pool_output_size"]
 
 
-@dataclass(frozen=True)
-class Geometry:
+class Geometry(NamedTuple):
     """Windows along each spatial axis (all fields are tuples of one entry per axis).
 
     Attributes
@@ -64,7 +62,7 @@ class Geometry:
 
     def replace(self, **changes) -> "Geometry":
         """A copy with some fields replaced."""
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
     # Named views of a 2-D geometry, the names the 2-D kernels take.
     kernel_h = property(lambda self: self.kernel[0])
@@ -101,7 +99,10 @@ def padding_arg(padding, kernel: tuple, dilation: tuple, stride: tuple, *,
             raise ValueError(f"`padding='same'` requires stride 1, got stride={stride}")
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in totals)
-    return tuple((p, p) for p in int_tuple("padding", padding, ndim, minimum=0))
+    pads = int_tuple("padding", padding, ndim, minimum=0)
+    if ndim == 2:  # the common case, without a generator
+        return ((pads[0], pads[0]), (pads[1], pads[1]))
+    return tuple((p, p) for p in pads)
 
 
 def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
@@ -123,16 +124,19 @@ def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
     stride = int_tuple("stride", stride, ndim)
     dilation = int_tuple("dilation", dilation, ndim)
     pads = padding_arg(padding, kernel, dilation, stride, allow_strings=allow_strings)
-    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, pads))
-    if any(s > p for s, p in zip(span, padded)):
+    # one plain loop over the axes: this runs on every call
+    span, padded, out = [], [], []
+    for n, k, s, d, (lo, hi) in zip(in_size, kernel, stride, dilation, pads):
+        span.append(d * (k - 1) + 1)
+        padded.append(n + lo + hi)
+        out.append((padded[-1] - span[-1]) // s + 1)
+    if min(out) < 1:
         name = "`kernel_size`" if kernel_name == "kernel_size" else f"`{kernel_name}` kernel"
         raise ValueError(
-            f"{name} {kernel} with dilation {dilation} spans {span}, "
-            f"larger than the padded {input_name} {padded} ({input_name} {tuple(in_size)})"
+            f"{name} {kernel} with dilation {dilation} spans {tuple(span)}, "
+            f"larger than the padded {input_name} {tuple(padded)} ({input_name} {tuple(in_size)})"
         )
-    out = tuple((p - s) // st + 1 for p, s, st in zip(padded, span, stride))
-    return Geometry(kernel, stride, pads, dilation, out)
+    return Geometry(kernel, stride, pads, dilation, tuple(out))
 
 
 def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int,

@@ -103,6 +103,12 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int = 1) -> tuple[int, ..
     ...
     ValueError: `stride` must be positive, got (1, 0)
     """
+    # the common cases first: a plain int, or a tuple of plain ints
+    if type(value) is int and value >= minimum:
+        return (value,) * ndim
+    if (type(value) is tuple and len(value) == ndim and all(type(v) is int for v in value)
+            and min(value) >= minimum):
+        return value
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]  # a 0-d array is a scalar (np.array(2) is an int)
     what = _tuple_words(ndim)

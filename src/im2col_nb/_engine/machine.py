@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import functools
 import platform
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from .._core.backend import backend_module, get_backend
+from .._core.backend import backend_module
 from . import plan as _plan
 from . import workers as _workers
 
 __all__ = ["Machine", "cpu_model", "current_machine"]
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """What a call may use: the inputs of `auto` besides the problem itself."""
 
     backend: str            # 'numba' or 'numpy'
@@ -53,4 +52,10 @@ def current_machine(dtype, budget: int) -> Machine:
     """The `Machine` a call in `dtype` with `budget` workspace bytes runs on now."""
     backend = backend_module()
     native = _plan.native_gemm(backend, dtype, 0, force=True) is not None
-    return Machine(get_backend(), _workers.blas_threads(), native, budget, cpu_model())
+    return _machine(backend.NAME, _workers.blas_threads(), native, budget)
+
+
+@functools.lru_cache(maxsize=64)
+def _machine(backend: str, threads: int, native: bool, budget: int) -> Machine:
+    # one object per setting: creating it is most of the cost of a choice
+    return Machine(backend, threads, native, budget, cpu_model())

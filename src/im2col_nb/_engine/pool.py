@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,8 +58,7 @@ def pool_out_shape(layout: str, n_img: int, channels: int, geom: Geometry) -> tu
     return (n_img, geom.out_h, geom.out_w, channels)
 
 
-@dataclass(frozen=True)
-class PoolProblem:
+class PoolProblem(NamedTuple):
     """What a pooling is, without its data: the key methods are chosen by.
 
     ``in_size`` and the geometry are per spatial axis; ``layout`` is 'NCHW'

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,8 +31,7 @@ from .._core.validation import (
 from .plan import is_pointwise
 
 
-@dataclass(frozen=True)
-class ConvProblem:
+class ConvProblem(NamedTuple):
     """What a convolution is, without its data: the key methods are chosen
     and plans cached by.
 
@@ -45,7 +45,7 @@ class ConvProblem:
     in_size: tuple
     geom: Geometry
     groups: int
-    dtype: str
+    dtype: np.dtype
     layout: str
     has_bias: bool
 
@@ -102,7 +102,7 @@ class ConvCall:
         channels_first = self.layout == "NCHW"
         return ConvProblem(x.shape[0], x.shape[1 if channels_first else -1], self.weight.shape[0],
                            x.shape[2:] if channels_first else x.shape[1:-1], self.geom, self.groups,
-                           x.dtype.name, self.layout, self.bias is not None)
+                           x.dtype, self.layout, self.bias is not None)
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         if self.squeeze == 2:
@@ -196,7 +196,7 @@ class TransposeCall:
         n_img, filters = self.out_shape[0], self.weight.shape[1] * self.groups
         size = self.out_shape[2:] if self.layout == "NCHW" else self.out_shape[1:3]
         return ConvProblem(n_img, filters, self.weight.shape[0], tuple(size), self.geom,
-                           self.groups, self.x.dtype.name, self.layout, False)
+                           self.groups, self.x.dtype, self.layout, False)
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         if self.squeeze == 2:
