@@ -135,22 +135,28 @@ def batch_conv_operands(x: np.ndarray, w: np.ndarray, layout: str, channels: str
     return x, w, 0
 
 
-def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout) -> ConvCall:
-    """Validate conv2d-style arguments (shared by every convolution entry point)."""
+def _operands(input, weight, bias, groups, layout, channels: str, weight_what: str):
+    """The checks every convolution's arguments share: layout, real arrays,
+    groups, 4-D views (`batch_conv_operands`), and the input's channels
+    divisible by the groups. Returns ``(layout, x4, w4, bias, groups,
+    squeeze, (N, C, H, W))``; `channels` names the channel axis in messages."""
     layout = check_layout(layout)
     x = as_float_array("input", input)
     w = as_float_array("weight", weight)
     b = None if bias is None else as_float_array("bias", bias)
     groups = positive_int("groups", groups)
+    x4, w4, squeeze = batch_conv_operands(x, w, layout, channels, weight_what)
+    n_img, c, h, wd = x4.shape if layout == "NCHW" else np.moveaxis(x4, 3, 1).shape
+    if c % groups:
+        raise ValueError(f"`groups`={groups} must divide the input channels, got {c} channels")
+    return layout, x4, w4, b, groups, squeeze, (n_img, c, h, wd)
 
-    x, w, squeeze = batch_conv_operands(x, w, layout, "C", "4-D (F, C/groups, kh, kw)")
-    if layout == "NCHW":
-        n_img, channels, height, width = x.shape
-    else:
-        n_img, height, width, channels = x.shape
+
+def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout) -> ConvCall:
+    """Validate conv2d-style arguments (shared by every convolution entry point)."""
+    layout, x, w, b, groups, squeeze, (n_img, channels, height, width) = _operands(
+        input, weight, bias, groups, layout, "C", "4-D (F, C/groups, kh, kw)")
     filters, cg, kh, kw = w.shape
-    if channels % groups:
-        raise ValueError(f"`groups`={groups} must divide the input channels, got {channels} channels")
     if filters % groups:
         raise ValueError(f"`groups`={groups} must divide the filters (weight.shape[0]), got {filters}")
     if cg * groups != channels:
@@ -207,26 +213,16 @@ class TransposeCall:
 def prepare_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                       layout) -> TransposeCall:
     """Validate conv_transpose2d's arguments."""
-    layout = check_layout(layout)
-    x = as_float_array("input", input)
-    w = as_float_array("weight", weight)
-    b = None if bias is None else as_float_array("bias", bias)
-    groups = positive_int("groups", groups)
-    x4, w4, squeeze = batch_conv_operands(x, w, layout, "C_in", "4-D (C_in, F/groups, kh, kw)")
-    if layout == "NCHW":
-        n_img, c_in, height, width = x4.shape
-    else:
-        n_img, height, width, c_in = x4.shape
+    layout, x4, w4, b, groups, squeeze, (n_img, c_in, height, width) = _operands(
+        input, weight, bias, groups, layout, "C_in", "4-D (C_in, F/groups, kh, kw)")
     wc, fg, kh, kw = w4.shape
-    if c_in % groups:
-        raise ValueError(f"`groups`={groups} must divide the input channels, got {c_in} channels")
     if wc != c_in:
         raise ValueError(
-            f"`weight` of shape {w.shape} is (C_in, F/groups, kh, kw) for {wc} input channels, "
-            f"but `input` of shape {x.shape} has {c_in}"
+            f"`weight` of shape {np.shape(weight)} is (C_in, F/groups, kh, kw) for {wc} input "
+            f"channels, but `input` of shape {np.shape(input)} has {c_in}"
         )
     if kh < 1 or kw < 1:
-        raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
+        raise ValueError(f"`weight` must have a non-empty kernel, got shape {np.shape(weight)}")
     filters = fg * groups
     if b is not None and (b.ndim != 1 or b.shape[0] != filters):
         raise ValueError(f"`bias` must have shape ({filters},) (groups * weight.shape[1]), got {b.shape}")
@@ -252,7 +248,7 @@ def prepare_transpose(input, weight, bias, stride, padding, output_padding, grou
             f"+ output_padding + 1 is not positive for `input` of spatial size {(height, width)}, "
             f"kernel {(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}, dilation {(dh, dw)}"
         )
-    dtype = result_dtype(x, w, b)
+    dtype = result_dtype(x4, w4, b)
     # The conv2d this is the adjoint of maps an (out_h, out_w) image to
     # (height, width): its geometry, with out_h/out_w the *input* size here.
     geom = Geometry((kh, kw), (sh, sw), ((ph, ph + oph), (pw, pw + opw)), (dh, dw), (height, width))
