@@ -33,10 +33,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     bias : array_like, shape (F,), optional
         Added to every output position of each filter.
     stride : int or (int, int), default 1
-    padding : int, (int, int), 'valid' or 'same', default 0
-        Zeros added on both sides. ``'same'`` (stride 1 only) keeps the input
-        size; with an even dilated kernel the extra row/column goes to the
-        bottom/right, as in PyTorch.
+        A one-element tuple means that value on both axes, as in PyTorch
+        (likewise for `padding` and `dilation`).
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
+        Zeros added on both sides of each axis, or ``((top, bottom), (left,
+        right))`` for different amounts on each side (as JAX and TensorFlow
+        take it; PyTorch needs an ``F.pad`` copy for that). ``'same'``
+        (stride 1 only) keeps the input size; with an even dilated kernel the
+        extra row/column goes to the bottom/right, as in PyTorch.
     dilation : int or (int, int), default 1
     groups : int, default 1
         Split channels and filters into `groups` independent convolutions.

@@ -46,8 +46,9 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1):
         Patch size (kh, kw).
     dilation : int or (int, int), default 1
         Spacing between the taps of a patch.
-    padding : int or (int, int), default 0
-        Implicit zeros added on both sides of each spatial axis.
+    padding : int, (int, int) or ((int, int), (int, int)), default 0
+        Implicit zeros added on both sides of each spatial axis, or
+        ``((top, bottom), (left, right))``.
     stride : int or (int, int), default 1
         Step between neighbouring patches.
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .validation import flag, int_tuple
+from .validation import describe, flag, int_tuple
 
 __all__ = ["Geometry", "conv_geometry", "padding_arg", "pool_geometry", "pool_output_size"]
 
@@ -83,10 +83,28 @@ def padding_arg(padding, kernel: tuple, dilation: tuple, stride: tuple, *,
                 allow_strings: bool = True) -> tuple:
     """Resolve `padding` to one (low, high) pair per axis.
 
-    'same' follows PyTorch: the total ``d*(k-1)`` is split with the smaller
-    half low, so an even kernel gets the extra row/column at the high end.
+    Accepted: an int (every side), one int per axis (both sides), or one
+    ``(low, high)`` pair per axis, as JAX and TensorFlow take it (an int
+    among the pairs pads both sides of its axis); with `allow_strings`,
+    'valid' and 'same'. 'same' follows PyTorch: the total ``d*(k-1)`` is
+    split with the smaller half low, so an even kernel gets the extra
+    row/column at the high end.
+
+    >>> padding_arg(((1, 2), (0, 3)), (3, 3), (1, 1), (1, 1))
+    ((1, 2), (0, 3))
+    >>> padding_arg((1, (0, 2)), (3, 3), (1, 1), (1, 1))
+    ((1, 1), (0, 2))
     """
     ndim = len(kernel)
+    if isinstance(padding, np.ndarray) and padding.ndim == 2:
+        padding = padding.tolist()
+    if isinstance(padding, (tuple, list)) and any(isinstance(p, (tuple, list, np.ndarray))
+                                                  for p in padding):
+        if len(padding) != ndim:
+            raise ValueError(f"`padding` as (low, high) pairs needs one entry per spatial axis "
+                             f"({ndim}), got {describe(padding)}")
+        # an int among the pairs pads both sides of its axis
+        return tuple(int_tuple("padding", p, 2, minimum=0) for p in padding)
     if isinstance(padding, str):
         mode = padding.lower()
         if not allow_strings or mode not in ("same", "valid"):

@@ -96,8 +96,12 @@ def _tuple_words(ndim: int) -> str:
 def int_tuple(name: str, value, ndim: int, *, minimum: int = 1) -> tuple[int, ...]:
     """Normalise an int-or-tuple argument to `ndim` ints once, checking their range.
 
+    A one-element tuple or list means that value on every axis, as in PyTorch.
+
     >>> int_tuple("stride", 2, 2)
     (2, 2)
+    >>> int_tuple("stride", (3,), 2)
+    (3, 3)
     >>> int_tuple("stride", (1, 0), 2)
     Traceback (most recent call last):
     ...
@@ -114,6 +118,8 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int = 1) -> tuple[int, ..
     what = _tuple_words(ndim)
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
+        if len(items) == 1:
+            items = items * ndim
         if len(items) != ndim:
             raise ValueError(f"`{name}` must be {what}, got {describe(value)}")
         result = tuple(as_int(name, v, what) for v in items)

@@ -1,0 +1,120 @@
+"""Asymmetric padding, one (low, high) pair per spatial axis, as JAX and
+TensorFlow take it, and one-element tuples for int-or-tuple arguments."""
+
+import numpy as np
+import pytest
+
+import naive
+from conftest import tolerance
+
+from im2col_nb import (
+    col2im,
+    conv2d,
+    conv2d_input_grad,
+    conv2d_weight_grad,
+    explain,
+    im2col,
+    max_pool2d,
+)
+
+# (padding as the package takes it, the same as naive's (top, bottom, left, right))
+PADS = [
+    (((1, 2), (0, 3)), (1, 2, 0, 3)),
+    (((0, 0), (2, 1)), (0, 0, 2, 1)),
+    (((3, 0), 1), (3, 0, 1, 1)),              # an int among the pairs pads both sides
+    (np.array([[2, 1], [1, 0]]), (2, 1, 1, 0)),
+]
+METHODS = ("auto", "im2col", "shift", "direct")
+
+
+def _layout(x, layout):
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NHWC" else x
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("k", range(len(PADS)))
+def test_conv2d_asymmetric_padding_matches_naive(backend, k, method, stride, layout):
+    padding, sides = PADS[k]
+    rng = np.random.default_rng(k)
+    x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    want = naive.conv2d(x, w, b, stride=stride, padding=sides)
+    if method == "shift" and not explain("conv2d", x, w, padding=padding, stride=stride).candidates[2].supported:
+        with pytest.raises(ValueError, match="`method`='shift' cannot run this conv2d"):
+            conv2d(x, w, b, stride=stride, padding=padding, method=method)
+        return
+    for dtype in (np.float32, np.float64):
+        got = conv2d(_layout(x.astype(dtype), layout), w.astype(dtype), b.astype(dtype),
+                     stride=stride, padding=padding, layout=layout, method=method)
+        if layout == "NHWC":
+            got = got.transpose(0, 3, 1, 2)
+        np.testing.assert_allclose(got, want, *tolerance(dtype))
+
+
+@pytest.mark.parametrize("k", range(len(PADS)))
+def test_im2col_col2im_asymmetric_padding_match_naive(backend, k):
+    padding, sides = PADS[k]
+    x = np.random.default_rng(k).standard_normal((2, 3, 7, 9))
+    cols = im2col(x, (2, 3), dilation=(1, 2), padding=padding, stride=(2, 1))
+    np.testing.assert_allclose(cols, naive.im2col(x, (2, 3), dilation=(1, 2), padding=sides,
+                                                  stride=(2, 1)), 1e-12, 1e-12)
+    back = col2im(cols, (7, 9), (2, 3), dilation=(1, 2), padding=padding, stride=(2, 1))
+    np.testing.assert_allclose(back, naive.col2im(cols, (7, 9), (2, 3), dilation=(1, 2),
+                                                  padding=sides, stride=(2, 1)), 1e-12, 1e-12)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("k", range(len(PADS)))
+def test_gradients_with_asymmetric_padding_match_naive(backend, k, stride, layout):
+    padding, sides = PADS[k]
+    rng = np.random.default_rng(10 + k)
+    x, w = rng.standard_normal((2, 4, 8, 7)), rng.standard_normal((3, 4, 3, 3))
+    go = rng.standard_normal(naive.conv2d(x, w, stride=stride, padding=sides).shape)
+    want_x = naive.conv2d_input_grad(x.shape, w, go, stride=stride, padding=sides)
+    want_w = naive.conv2d_weight_grad(x, w.shape, go, stride=stride, padding=sides)
+    shape = (2, 8, 7, 4) if layout == "NHWC" else x.shape
+    got_x = conv2d_input_grad(shape, w, _layout(go, layout), stride=stride, padding=padding,
+                              layout=layout)
+    got_w = conv2d_weight_grad(_layout(x, layout), w.shape, _layout(go, layout), stride=stride,
+                               padding=padding, layout=layout)
+    if layout == "NHWC":
+        got_x = got_x.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got_x, want_x, 1e-10, 1e-10)
+    np.testing.assert_allclose(got_w, want_w, 1e-10, 1e-10)
+
+
+def test_asymmetric_padding_against_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 10, 9)), rng.standard_normal((5, 3, 3, 4))
+    for (top, bottom), (left, right) in (((1, 2), (0, 3)), ((0, 2), (3, 1))):
+        for stride, dilation in ((1, 1), (2, 1), (1, 2)):
+            want = F.conv2d(F.pad(torch.from_numpy(x), (left, right, top, bottom)),
+                            torch.from_numpy(w), stride=stride, dilation=dilation).numpy()
+            got = conv2d(x, w, stride=stride, dilation=dilation,
+                         padding=((top, bottom), (left, right)))
+            np.testing.assert_allclose(got, want, 1e-10, 1e-10)
+
+
+def test_one_element_tuples_mean_every_axis(backend):
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((1, 2, 9, 9)), rng.standard_normal((3, 2, 3, 3))
+    np.testing.assert_array_equal(conv2d(x, w, stride=(2,), padding=[1], dilation=(2,)),
+                                  conv2d(x, w, stride=2, padding=1, dilation=2))
+    np.testing.assert_array_equal(im2col(x, (3,), stride=[2]), im2col(x, 3, stride=2))
+    np.testing.assert_array_equal(max_pool2d(x, (3,), stride=(2,)), max_pool2d(x, 3, stride=2))
+
+
+@pytest.mark.parametrize("padding, error, message", [
+    (((1, 2),), ValueError, r"`padding` as \(low, high\) pairs needs one entry per spatial axis \(2\)"),
+    (((1, 2), (0, 1), (1, 1)), ValueError, r"needs one entry per spatial axis"),
+    (((1, 2, 3), (0, 1)), ValueError, r"`padding` must be an int or a pair of ints, got \(1, 2, 3\)"),
+    (((1, -1), (0, 1)), ValueError, r"`padding` must be non-negative, got \(1, -1\)"),
+    (((1, 1.5), (0, 1)), TypeError, r"`padding` must be an int or a pair of ints, got 1.5"),
+])
+def test_bad_padding_pairs(padding, error, message):
+    with pytest.raises(error, match=message):
+        conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=padding)
