@@ -118,3 +118,45 @@ def test_one_element_tuples_mean_every_axis(backend):
 def test_bad_padding_pairs(padding, error, message):
     with pytest.raises(error, match=message):
         conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=padding)
+
+
+def _tf_same(size, kernel, stride, dilation):
+    """TensorFlow's documented 'SAME': ceil(size / stride) outputs, the total
+    padding split with the extra one at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("stride, dilation, size, kernel", [
+    ((2, 2), (1, 1), (9, 8), (3, 3)), ((3, 2), (1, 2), (10, 7), (3, 2)), ((2, 1), (2, 1), (6, 6), (4, 5)),
+    ((1, 1), (1, 1), (7, 6), (4, 2)),
+])
+def test_same_padding_with_stride_follows_tensorflow(backend, layout, stride, dilation, size, kernel):
+    rng = np.random.default_rng(sum(size))
+    x, w = rng.standard_normal((2, 3) + size), rng.standard_normal((4, 3) + kernel)
+    (top, bottom), (left, right) = (_tf_same(*a) for a in zip(size, kernel, stride, dilation))
+    want = naive.conv2d(x, w, stride=stride, dilation=dilation, padding=(top, bottom, left, right))
+    assert want.shape[2:] == tuple(-(-n // s) for n, s in zip(size, stride))
+    got = conv2d(_layout(x, layout), w, stride=stride, dilation=dilation, padding="same",
+                 layout=layout)
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, want, 1e-10, 1e-10)
+    go = rng.standard_normal(want.shape)
+    np.testing.assert_allclose(
+        conv2d_input_grad(x.shape, w, go, stride=stride, dilation=dilation, padding="same"),
+        naive.conv2d_input_grad(x.shape, w, go, stride=stride, dilation=dilation,
+                                padding=(top, bottom, left, right)), 1e-10, 1e-10)
+
+
+def test_strided_same_against_torch_explicit_padding():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, w = np.random.default_rng(1).standard_normal((1, 2, 11, 10)), np.ones((3, 2, 3, 3))
+    (top, bottom), (left, right) = _tf_same(11, 3, 2, 1), _tf_same(10, 3, 2, 1)
+    want = F.conv2d(F.pad(torch.from_numpy(x), (left, right, top, bottom)),
+                    torch.from_numpy(w), stride=2).numpy()
+    np.testing.assert_allclose(conv2d(x, w, stride=2, padding="same"), want, 1e-10, 1e-10)
+    assert want.shape[2:] == (6, 5)

@@ -38,9 +38,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
         Zeros added on both sides of each axis, or ``((top, bottom), (left,
         right))`` for different amounts on each side (as JAX and TensorFlow
-        take it; PyTorch needs an ``F.pad`` copy for that). ``'same'``
-        (stride 1 only) keeps the input size; with an even dilated kernel the
-        extra row/column goes to the bottom/right, as in PyTorch.
+        take it; PyTorch needs an ``F.pad`` copy for that). ``'same'`` gives
+        ``ceil(H / sh)`` x ``ceil(W / sw)`` outputs (the input size with
+        stride 1), padding split with the odd row/column at the bottom/right:
+        PyTorch's rule with stride 1, TensorFlow's and JAX's for any stride
+        (PyTorch rejects 'same' with stride > 1).
     dilation : int or (int, int), default 1
     groups : int, default 1
         Split channels and filters into `groups` independent convolutions.
@@ -76,7 +78,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         Wrong number of dimensions, channels not matching `weight`, `groups`
         not dividing channels or filters, `bias` of the wrong length,
         non-positive stride/dilation, negative padding, an unknown padding
-        string or layout, ``'same'`` with stride > 1, a kernel larger than
+        string or layout, a kernel larger than
         the padded input, or a `method` that is unknown or cannot run this
         problem (the message lists those that can).
 

@@ -80,15 +80,18 @@ class Geometry(NamedTuple):
 
 
 def padding_arg(padding, kernel: tuple, dilation: tuple, stride: tuple, *,
-                allow_strings: bool = True) -> tuple:
+                allow_strings: bool = True, in_size: tuple | None = None) -> tuple:
     """Resolve `padding` to one (low, high) pair per axis.
 
     Accepted: an int (every side), one int per axis (both sides), or one
     ``(low, high)`` pair per axis, as JAX and TensorFlow take it (an int
     among the pairs pads both sides of its axis); with `allow_strings`,
-    'valid' and 'same'. 'same' follows PyTorch: the total ``d*(k-1)`` is
-    split with the smaller half low, so an even kernel gets the extra
-    row/column at the high end.
+    'valid' and 'same'. 'same' keeps ``ceil(size / stride)`` outputs per
+    axis, the TensorFlow/JAX rule: the total padding ``max((out - 1) *
+    stride + d*(k-1) + 1 - size, 0)`` is split with the smaller half low, so
+    the odd row/column goes to the high end; with stride 1 that is PyTorch's
+    'same' (total ``d*(k-1)``), which PyTorch allows only there. A stride
+    above 1 needs `in_size`.
 
     >>> padding_arg(((1, 2), (0, 3)), (3, 3), (1, 1), (1, 1))
     ((1, 2), (0, 3))
@@ -113,9 +116,13 @@ def padding_arg(padding, kernel: tuple, dilation: tuple, stride: tuple, *,
             raise ValueError(f"`padding` must be {allowed}, got {padding!r}")
         if mode == "valid":
             return ((0, 0),) * ndim
-        if any(s != 1 for s in stride):
-            raise ValueError(f"`padding='same'` requires stride 1, got stride={stride}")
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if all(s == 1 for s in stride):
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        elif in_size is None:
+            raise ValueError(f"`padding='same'` requires stride 1 here, got stride={stride}")
+        else:  # TensorFlow/JAX: ceil(size / stride) outputs, the odd pixel at the end
+            totals = [max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+                      for n, k, s, d in zip(in_size, kernel, stride, dilation)]
         return tuple((t // 2, t - t // 2) for t in totals)
     pads = int_tuple("padding", padding, ndim, minimum=0)
     if ndim == 2:  # the common case, without a generator
@@ -141,7 +148,8 @@ def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
     kernel = int_tuple("kernel_size", kernel_size, ndim)
     stride = int_tuple("stride", stride, ndim)
     dilation = int_tuple("dilation", dilation, ndim)
-    pads = padding_arg(padding, kernel, dilation, stride, allow_strings=allow_strings)
+    pads = padding_arg(padding, kernel, dilation, stride, allow_strings=allow_strings,
+                       in_size=in_size)
     # one plain loop over the axes: this runs on every call
     span, padded, out = [], [], []
     for n, k, s, d, (lo, hi) in zip(in_size, kernel, stride, dilation, pads):
