@@ -48,17 +48,35 @@ def same_padding(kernel_size, dilation):
     return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
 
 
-def resolve_padding(padding, kernel_size, dilation):
-    """int / pair / (top, bottom, left, right) / 'valid' / 'same' -> 4-tuple."""
+def tf_same_padding(size, kernel_size, stride, dilation):
+    """TensorFlow's 'SAME' (top, bottom, left, right): ceil(size / stride)
+    outputs per axis, total padding max((out-1)*s + d*(k-1) + 1 - size, 0),
+    the extra one at the bottom/right."""
+    pads = []
+    for n, k, s, d in zip(pair(size), pair(kernel_size), pair(stride), pair(dilation)):
+        out = -(-n // s)
+        total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+        pads += [total // 2, total - total // 2]
+    return tuple(pads)
+
+
+def resolve_padding(padding, kernel_size, dilation, stride=1, size=None):
+    """int / pair / ((top, bottom), (left, right)) / (top, bottom, left,
+    right) / 'valid' / 'same' -> 4-tuple; 'same' with a stride above 1
+    (TensorFlow's rule) needs the input `size`."""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding == "same":
-            return same_padding(kernel_size, dilation)
+            if pair(stride) == (1, 1):
+                return same_padding(kernel_size, dilation)
+            return tf_same_padding(size, kernel_size, stride, dilation)
         raise ValueError(f"unknown padding {padding!r}")
     if isinstance(padding, (int, np.integer)):
         p = int(padding)
         return (p, p, p, p)
+    if any(isinstance(p, (tuple, list)) for p in padding):  # one (low, high) pair per axis
+        return tuple(int(v) for p in padding for v in (pair(p) if isinstance(p, (tuple, list)) else (p, p)))
     padding = tuple(int(p) for p in padding)
     if len(padding) == 2:
         return (padding[0], padding[0], padding[1], padding[1])
@@ -182,7 +200,7 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
         raise ValueError("channel / groups mismatch")
     sh, sw = pair(stride)
     dh, dw = pair(dilation)
-    pad = resolve_padding(padding, (kh, kw), (dh, dw))
+    pad = resolve_padding(padding, (kh, kw), (dh, dw), (sh, sw), (H, W))
     OH = conv_output_size(H, kh, sh, pad[0], pad[1], dh)
     OW = conv_output_size(W, kw, sw, pad[2], pad[3], dw)
     return (sh, sw), (dh, dw), pad, (OH, OW)
