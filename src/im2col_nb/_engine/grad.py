@@ -99,9 +99,8 @@ WEIGHT_POINTWISE = 1.37
 def one_to_one(problem: ConvProblem) -> bool:
     """1x1 kernel, stride 1, no padding, output the input's size: the input
     *is* the patch matrix (and grad_output the input gradient's)."""
-    g = problem.geom
-    return (g.kernel_area == 1 and all(s == 1 for s in g.stride)
-            and all(p == (0, 0) for p in g.padding) and tuple(g.out) == tuple(problem.in_size))
+    return (_plan.is_pointwise(problem.geom)
+            and tuple(problem.geom.out) == tuple(problem.in_size))
 
 
 @functools.lru_cache(maxsize=256)
