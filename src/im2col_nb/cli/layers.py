@@ -132,6 +132,10 @@ def _custom_layer(spec: str) -> Layer:
                   numbers.get("DILATION", 1), numbers.get("GROUPS", 1))
     if layer.c % layer.groups:
         raise ValueError(f"layer {spec!r}: GROUPS={layer.groups} must divide C={layer.c}")
+    if layer.padding == "same" and layer.stride != 1:
+        # conv2d takes it (TensorFlow's rule), but a compared peer does not
+        raise ValueError(f"layer {spec!r}: PADDING='same' needs STRIDE=1 here: PyTorch, one of "
+                         f"the implementations compared, takes 'same' only with stride 1")
     try:
         layer.output_shape()
     except (TypeError, ValueError) as exc:
