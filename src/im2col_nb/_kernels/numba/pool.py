@@ -264,7 +264,7 @@ def _avg_direct_nhwc(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pa
 
 
 # ---------------------------------------------------------------------------
-# Backend interface (same names and signatures as _numpy_pool)
+# Backend interface (same names and signatures as _kernels/numpy/pool.py)
 # ---------------------------------------------------------------------------
 
 
