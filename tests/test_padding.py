@@ -160,3 +160,25 @@ def test_strided_same_against_torch_explicit_padding():
                     torch.from_numpy(w), stride=2).numpy()
     np.testing.assert_allclose(conv2d(x, w, stride=2, padding="same"), want, 1e-10, 1e-10)
     assert want.shape[2:] == (6, 5)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("k", range(len(PADS)))
+def test_conv_transpose2d_asymmetric_padding(backend, k, stride, layout):
+    """(low, high) pairs crop that many rows/columns from each side of the
+    unpadded result, and make conv_transpose2d the adjoint of conv2d with
+    the same padding (its input gradient)."""
+    from im2col_nb import conv_transpose2d
+
+    padding, (top, bottom, left, right) = PADS[k]
+    rng = np.random.default_rng(20 + k)
+    y, w = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((4, 3, 3, 3))
+    full = conv_transpose2d(y, w, stride=stride)
+    want = full[:, :, top:full.shape[2] - bottom, left:full.shape[3] - right]
+    got = conv_transpose2d(_layout(y, layout), w, stride=stride, padding=padding, layout=layout)
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, want, 1e-10, 1e-10)
+    np.testing.assert_allclose(got, conv2d_input_grad(want.shape, w, y, stride=stride,
+                                                      padding=padding), 1e-10, 1e-10)

@@ -38,10 +38,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         array as the forward conv2d's weight).
     bias : array_like, shape (F,), optional
     stride : int or (int, int), default 1
-    padding : int or (int, int), default 0
+    padding : int, (int, int) or ((int, int), (int, int)), default 0
         ``dilation*(kernel-1) - padding`` zeros are implicitly added on both
         sides of the input; equivalently, `padding` rows/columns are cropped
-        from each side of the full result. Strings are not accepted (as in
+        from each side of the full result; ``((top, bottom), (left, right))``
+        crops different amounts from each side (the adjoint of `conv2d` with
+        that padding). Strings are not accepted (as in
         PyTorch).
     output_padding : int or (int, int), default 0
         Extra rows/columns added to the bottom/right of the output, to pick

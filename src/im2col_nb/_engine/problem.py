@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._core.geometry import Geometry, conv_geometry
+from .._core.geometry import Geometry, conv_geometry, padding_arg
 from .._core.validation import (
     as_float_array,
     check_layout,
@@ -232,26 +232,29 @@ def prepare_transpose(input, weight, bias, stride, padding, output_padding, grou
             f"`padding` must be an int or a pair of ints (conv_transpose2d takes no 'same'/'valid'), "
             f"got {padding!r}"
         )
-    ph, pw = pair("padding", padding, minimum=0)
     dh, dw = pair("dilation", dilation)
+    # an int, one per axis, or one (low, high) pair per axis: rows/columns
+    # cropped from each side of the full result
+    (pt, pb), (pl, pr) = padding_arg(padding, (kh, kw), (dh, dw), (sh, sw), allow_strings=False)
     oph, opw = pair("output_padding", output_padding, minimum=0)
     if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
         raise ValueError(
             f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "
             f"got output_padding={(oph, opw)} with stride={(sh, sw)} and dilation={(dh, dw)}"
         )
-    out_h = (height - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
-    out_w = (width - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    out_h = (height - 1) * sh - pt - pb + dh * (kh - 1) + oph + 1
+    out_w = (width - 1) * sw - pl - pr + dw * (kw - 1) + opw + 1
     if out_h < 1 or out_w < 1:
+        shown = (pt, pl) if (pt, pl) == (pb, pr) else ((pt, pb), (pl, pr))
         raise ValueError(
             f"output size {(out_h, out_w)} = (H-1)*stride - 2*padding + dilation*(kernel-1) "
             f"+ output_padding + 1 is not positive for `input` of spatial size {(height, width)}, "
-            f"kernel {(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}, dilation {(dh, dw)}"
+            f"kernel {(kh, kw)}, stride {(sh, sw)}, padding {shown}, dilation {(dh, dw)}"
         )
     dtype = result_dtype(x4, w4, b)
     # The conv2d this is the adjoint of maps an (out_h, out_w) image to
     # (height, width): its geometry, with out_h/out_w the *input* size here.
-    geom = Geometry((kh, kw), (sh, sw), ((ph, ph + oph), (pw, pw + opw)), (dh, dw), (height, width))
+    geom = Geometry((kh, kw), (sh, sw), ((pt, pb + oph), (pl, pr + opw)), (dh, dw), (height, width))
     out_shape = ((n_img, filters, out_h, out_w) if layout == "NCHW"
                  else (n_img, out_h, out_w, filters))
     return TransposeCall(to_kernel_array(x4, dtype), to_kernel_array(w4, dtype),
