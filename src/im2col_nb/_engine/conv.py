@@ -69,14 +69,17 @@ def _pointwise_only(problem, machine):
     return None if problem.pointwise else "it needs a 1x1 kernel, stride 1 and no padding"
 
 
-def _shift_plan(problem, machine):
-    """The shifted-GEMM plan of `problem` (None: one output row does not fit)."""
-    workers = _plan.workers_for(problem.flops)
+def gemm_plan(problem, machine, method: str):
+    """The cached `plan.Plan` the GEMM driver runs `problem` by `method` with
+    on `machine` (None: 'shift' whose one output row does not fit the budget)."""
+    flops = problem.flops
+    native = machine.blas_from_numba and (flops >= _plan.PARALLEL_MIN_FLOPS or method == "shift")
     args = (problem.batch, problem.channels, problem.filters, problem.geom, problem.groups,
             np.dtype(problem.dtype).itemsize, machine.budget)
     if problem.layout == "NCHW":
-        return _plan.plan_nchw(*args, problem.has_bias, workers, True, _plan.tuning(), "shift")
-    return _plan.plan_nhwc(*args, workers, True, _plan.tuning(), "shift")
+        return _plan.plan_nchw(*args, problem.has_bias, _plan.workers_for(flops), native,
+                               _plan.tuning(), method)
+    return _plan.plan_nhwc(*args, _plan.workers_for(flops), native, _plan.tuning(), method)
 
 
 def _shift_supports(problem, machine):
@@ -91,7 +94,7 @@ def _shift_supports(problem, machine):
         return f"it needs groups=1, got groups={problem.groups}"
     if g.kernel_area == 1:
         return "a 1x1 kernel has no taps to shift ('pointwise' is that case)"
-    if _shift_plan(problem, machine) is None:
+    if gemm_plan(problem, machine, "shift") is None:
         return (f"one output row's scratch exceeds the workspace budget "
                 f"({machine.budget} bytes)")
     return None
@@ -152,16 +155,7 @@ def describe_plan(problem, machine, method: str) -> str:
         return "nothing to compute (an empty axis)"
     if method == "direct":
         return "direct loops over output planes (NCHW) or rows (NHWC), no workspace"
-    flops = problem.flops
-    native = machine.blas_from_numba and (flops >= _plan.PARALLEL_MIN_FLOPS or method == "shift")
-    args = (problem.batch, problem.channels, problem.filters, problem.geom, problem.groups,
-            np.dtype(problem.dtype).itemsize, machine.budget)
-    if problem.layout == "NCHW":
-        plan = _plan.plan_nchw(*args, problem.has_bias, _plan.workers_for(flops), native,
-                               _plan.tuning(), method)
-    else:
-        plan = _plan.plan_nhwc(*args, _plan.workers_for(flops), native, _plan.tuning(), method)
-    return plan.describe()
+    return gemm_plan(problem, machine, method).describe()
 
 
 def explain_conv2d(call, budget: int, method="auto") -> Choice:

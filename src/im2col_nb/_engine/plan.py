@@ -271,7 +271,7 @@ def shift_plan(n_img: int, channels: int, filters: int, geom, itemsize: int, cap
 
 
 def tuning() -> tuple:
-    """The module's tuning constants, part of `_plan_nchw`'s cache key (so
+    """The module's tuning constants, part of the cache key of `plan_nchw` and `plan_nhwc` (so
     a changed constant -- the tests set some -- is never served a stale plan)."""
     return (TILE_BYTES, TILE_POSITIONS, MIN_TILE_BYTES, FOLD_POSITIONS, TILE_MIN_FLOPS,
             PARALLEL_MIN_FLOPS,
