@@ -21,7 +21,6 @@ about 5x. ``auto`` picks the lowest.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from .._core.backend import backend_module
 from . import plan as _plan
 from .conv_gemm import conv_nchw, conv_nhwc
 from .machine import current_machine
-from .registry import Choice, Method, candidates, check_method, choose, register
+from .registry import Choice, Method, candidates, check_method, choose_here, register
 
 __all__ = ["choose_conv2d", "describe_plan", "explain_conv2d", "run_conv2d"]
 
@@ -121,18 +120,10 @@ register(Method("conv2d", "direct",
                 _everything, lambda p, m: 5.0, _direct))
 
 
-@functools.lru_cache(maxsize=512)
-def _choose(problem, machine, method: str, tuning: tuple):
-    return choose("conv2d", problem, machine, method)
-
-
 def choose_conv2d(problem, budget: int, method="auto"):
     """The conv2d method to run `problem` with (cached per problem, machine
     and tuning); raises ValueError for an unknown or unsupported `method`."""
-    machine = current_machine(np.dtype(problem.dtype), budget)
-    if not isinstance(method, str):
-        return choose("conv2d", problem, machine, method)  # raises the ValueError
-    return _choose(problem, machine, method.lower(), _plan.tuning())
+    return choose_here("conv2d", problem, budget, method)
 
 
 def run_conv2d(call, budget: int, method="auto") -> np.ndarray:

@@ -58,7 +58,7 @@ from .backward import (
 from .conv import choose_conv2d, describe_plan
 from .machine import current_machine
 from .problem import ConvProblem
-from .registry import Choice, Method, candidates, check_method, choose, register
+from .registry import Choice, Method, candidates, check_method, choose_here, register
 
 __all__ = ["INPUT_GRAD_OPS", "WEIGHT_GRAD_OP", "choose_grad", "explain_grad", "full_problem", "pick",
            "run_input_grad", "run_weight_grad"]
@@ -219,18 +219,10 @@ register(Method(WEIGHT_GRAD_OP, "pointwise",
 # ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=512)
-def _choose(op, problem, machine, method: str, tuning: tuple):
-    return choose(op, problem, machine, method)
-
-
 def choose_grad(op: str, problem: ConvProblem, budget: int, method="auto") -> Method:
     """The method of `op` to run `problem` with (cached per problem, machine
     and tuning); raises ValueError for an unknown or unsupported `method`."""
-    machine = current_machine(np.dtype(problem.dtype), budget)
-    if not isinstance(method, str):
-        return choose(op, problem, machine, method)  # raises the ValueError
-    return _choose(op, problem, machine, method.lower(), _plan.tuning())
+    return choose_here(op, problem, budget, method)
 
 
 def pick(op: str, problem: ConvProblem, budget: int, method, result, operands) -> Method | None:

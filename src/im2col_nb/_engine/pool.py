@@ -21,7 +21,6 @@ NaN) on both backends. The backward passes have one driver each
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -33,7 +32,7 @@ from .._core.geometry import Geometry
 from .._core.validation import describe
 from .._core.workspace import chunking, chunks, resolve_budget, scratch
 from .machine import current_machine
-from .registry import Choice, Method, candidates, check_method, choose, methods, register
+from .registry import Choice, Method, candidates, check_method, choose_here, methods, register
 
 __all__ = ["IM2COL_OVER_DIRECT", "PoolCall", "PoolProblem", "avg_pool2d_backward",
            "choose_pool2d", "describe_plan", "explain_pool2d", "max_pool2d_backward",
@@ -263,16 +262,10 @@ del _op, _direct, _im2col, _reduce
 # ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=512)
-def _choose(problem, machine, method: str):
-    return choose(problem.op, problem, machine, method)
-
-
 def choose_pool2d(problem: PoolProblem, budget: int, method: str = "auto") -> Method:
     """The method to run `problem` with (cached per problem, machine and
     method); `method` as `pool_method` returns it."""
-    machine = current_machine(np.dtype(problem.dtype), budget)
-    return _choose(problem, machine, method)
+    return choose_here(problem.op, problem, budget, method)
 
 
 def run_pool2d(call: PoolCall, method: str = "auto"):

@@ -13,11 +13,17 @@ choice and every alternative without running anything.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Candidate", "Choice", "Method", "candidates", "check_method", "choose", "methods",
-           "register"]
+import numpy as np
+
+from .machine import current_machine
+from .plan import tuning
+
+__all__ = ["Candidate", "Choice", "Method", "candidates", "check_method", "choose", "choose_here",
+           "methods", "register"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,24 @@ def choose(op: str, problem, machine, method="auto") -> Method:
     if best is None:  # every op registers a method that supports everything
         raise RuntimeError(f"no method of {op} supports this problem")
     return table[best.name]
+
+
+def choose_here(op: str, problem, budget: int, method="auto") -> Method:
+    """`choose` on the machine the call runs on now (`machine.current_machine`
+    with `budget` workspace bytes), cached per (op, problem, machine, method,
+    tuning): what every operation's driver calls. ValueError for an unknown
+    or unsupported `method`."""
+    machine = current_machine(np.dtype(problem.dtype), budget)
+    if not isinstance(method, str):
+        return choose(op, problem, machine, method)  # raises the ValueError
+    return _choose_cached(op, problem, machine, method.lower(), tuning())
+
+
+@functools.lru_cache(maxsize=1024)
+def _choose_cached(op, problem, machine, method: str, tuning: tuple) -> Method:
+    # `tuning` (plan.tuning()) is part of the key: a changed constant -- the
+    # tests set some -- must never be served a stale choice
+    return choose(op, problem, machine, method)
 
 
 @dataclass(frozen=True)
