@@ -493,3 +493,297 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None,
                         for iw in range(w0, w1):
                             gx[n, c, ih, iw] += share
     return gx
+
+
+# ----------------------------------------------------------------------------
+# N-D convolution and pooling: any number of spatial axes
+# ----------------------------------------------------------------------------
+# Arrays are (N, C, *spatial); geometry arguments take an int (every axis) or
+# one value per axis; padding also takes one (low, high) pair per axis, or
+# 'valid' / 'same' (stride 1: PyTorch's rule; stride > 1: TensorFlow's).
+# Loops run over itertools.product of output positions and taps, with the
+# input position of each tap written out: o*stride - low + k*dilation.
+
+import itertools  # noqa: E402
+
+
+def _per_axis(v, d):
+    """int -> (v,)*d; a sequence of d ints (or one) -> tuple of d ints."""
+    if isinstance(v, (int, np.integer)):
+        return (int(v),) * d
+    v = tuple(int(a) for a in v)
+    return v * d if len(v) == 1 else v
+
+
+def pads_nd(padding, size, kernel, stride, dilation):
+    """Resolve `padding` to d (low, high) pairs."""
+    d = len(size)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * d
+        pairs = []
+        for n, k, s, dl in zip(size, kernel, stride, dilation):
+            out = -(-n // s)  # ceil(n / s) outputs ('same')
+            total = max((out - 1) * s + dl * (k - 1) + 1 - n, 0)
+            pairs.append((total // 2, total - total // 2))
+        return tuple(pairs)
+    if isinstance(padding, (int, np.integer)):
+        return ((int(padding), int(padding)),) * d
+    pairs = []
+    for p in padding:
+        if isinstance(p, (tuple, list)):
+            pairs.append((int(p[0]), int(p[1])))
+        else:
+            pairs.append((int(p), int(p)))
+    return tuple(pairs * d if len(pairs) == 1 else pairs)
+
+
+def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Like F.conv1d / conv2d / conv3d (d = x.ndim - 2), in float64.
+
+    out[n, f, *o] = bias[f] + sum over c in f's group and taps k of
+    x[n, c, *(o*stride - low + k*dilation)] * w[f, c - group start, *k],
+    positions outside the input reading zero.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    N, C = x.shape[:2]
+    size = x.shape[2:]
+    d = len(size)
+    F, Cg = w.shape[:2]
+    kernel = w.shape[2:]
+    stride, dilation = _per_axis(stride, d), _per_axis(dilation, d)
+    pads = pads_nd(padding, size, kernel, stride, dilation)
+    out_size = tuple(conv_output_size(n, k, s, lo, hi, dl)
+                     for n, k, s, (lo, hi), dl in zip(size, kernel, stride, pads, dilation))
+    Fg = F // groups
+    out = np.zeros((N, F) + out_size, dtype=np.float64)
+    for n in range(N):
+        for f in range(F):
+            g = f // Fg
+            for o in itertools.product(*(range(m) for m in out_size)):
+                total = 0.0 if bias is None else float(bias[f])
+                for c in range(Cg):
+                    for k in itertools.product(*(range(m) for m in kernel)):
+                        pos = tuple(oi * s - lo + ki * dl for oi, ki, s, (lo, _), dl
+                                    in zip(o, k, stride, pads, dilation))
+                        if all(0 <= p < m for p, m in zip(pos, size)):
+                            total += x[(n, g * Cg + c) + pos] * w[(f, c) + k]
+                out[(n, f) + o] = total
+    return out
+
+
+def conv_nd_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1,
+                       groups=1):
+    """dL/dx of conv_nd: every output gradient flows back along each tap to
+    the input position that tap read (positions in the padding drop out)."""
+    w = np.asarray(weight, dtype=np.float64)
+    gy = np.asarray(grad_output, dtype=np.float64)
+    N, C = (int(s) for s in input_shape[:2])
+    size = tuple(int(s) for s in input_shape[2:])
+    d = len(size)
+    F, Cg = w.shape[:2]
+    kernel = w.shape[2:]
+    stride, dilation = _per_axis(stride, d), _per_axis(dilation, d)
+    pads = pads_nd(padding, size, kernel, stride, dilation)
+    Fg = F // groups
+    gx = np.zeros((N, C) + size, dtype=np.float64)
+    for n in range(N):
+        for f in range(F):
+            g = f // Fg
+            for o in itertools.product(*(range(m) for m in gy.shape[2:])):
+                for c in range(Cg):
+                    for k in itertools.product(*(range(m) for m in kernel)):
+                        pos = tuple(oi * s - lo + ki * dl for oi, ki, s, (lo, _), dl
+                                    in zip(o, k, stride, pads, dilation))
+                        if all(0 <= p < m for p, m in zip(pos, size)):
+                            gx[(n, g * Cg + c) + pos] += gy[(n, f) + o] * w[(f, c) + k]
+    return gx
+
+
+def conv_nd_weight_grad(x, weight_shape, grad_output, stride=1, padding=0, dilation=1,
+                        groups=1):
+    """dL/dw of conv_nd: the sum over images and output positions of the
+    output gradient times the input value each tap read."""
+    x = np.asarray(x, dtype=np.float64)
+    gy = np.asarray(grad_output, dtype=np.float64)
+    N = x.shape[0]
+    size = x.shape[2:]
+    d = len(size)
+    F, Cg = (int(s) for s in weight_shape[:2])
+    kernel = tuple(int(s) for s in weight_shape[2:])
+    stride, dilation = _per_axis(stride, d), _per_axis(dilation, d)
+    pads = pads_nd(padding, size, kernel, stride, dilation)
+    Fg = F // groups
+    gw = np.zeros((F, Cg) + kernel, dtype=np.float64)
+    for n in range(N):
+        for f in range(F):
+            g = f // Fg
+            for o in itertools.product(*(range(m) for m in gy.shape[2:])):
+                for c in range(Cg):
+                    for k in itertools.product(*(range(m) for m in kernel)):
+                        pos = tuple(oi * s - lo + ki * dl for oi, ki, s, (lo, _), dl
+                                    in zip(o, k, stride, pads, dilation))
+                        if all(0 <= p < m for p, m in zip(pos, size)):
+                            gw[(f, c) + k] += gy[(n, f) + o] * x[(n, g * Cg + c) + pos]
+    return gw
+
+
+def conv_transpose_nd(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                      dilation=1):
+    """Like F.conv_transpose1d / 2d / 3d; weight is (C_in, F/groups, *k).
+
+    Each input element stamps x * w[c, fo] (dilated) into an uncropped
+    buffer at i*stride + k*dilation; the result is that buffer with `low`
+    cut from the start of each axis and OUT = (size-1)*s - low - high +
+    d*(k-1) + output_padding + 1 kept.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    N, C = x.shape[:2]
+    size = x.shape[2:]
+    d = len(size)
+    Fg = w.shape[1]
+    kernel = w.shape[2:]
+    stride, dilation = _per_axis(stride, d), _per_axis(dilation, d)
+    opad = _per_axis(output_padding, d)
+    pads = pads_nd(padding, size, kernel, stride, dilation)
+    Cg = C // groups
+    F = Fg * groups
+    out_size = tuple((n - 1) * s - lo - hi + dl * (k - 1) + op + 1 for n, s, (lo, hi), dl, k, op
+                     in zip(size, stride, pads, dilation, kernel, opad))
+    if min(out_size) <= 0:
+        raise ValueError("output size is not positive")
+    full = np.zeros((N, F) + tuple((n - 1) * s + dl * (k - 1) + 1 + op for n, s, dl, k, op
+                                   in zip(size, stride, dilation, kernel, opad)))
+    for n in range(N):
+        for c in range(C):
+            g = c // Cg
+            for i in itertools.product(*(range(m) for m in size)):
+                for fo in range(Fg):
+                    for k in itertools.product(*(range(m) for m in kernel)):
+                        pos = tuple(ii * s + ki * dl for ii, ki, s, dl in zip(i, k, stride, dilation))
+                        full[(n, g * Fg + fo) + pos] += x[(n, c) + i] * w[(c, fo) + k]
+    crop = tuple(slice(lo, lo + m) for (lo, _), m in zip(pads, out_size))
+    out = full[(slice(None), slice(None)) + crop].copy()
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64).reshape((1, F) + (1,) * d)
+    return out
+
+
+def max_pool_nd(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Like F.max_pool1d / 2d / 3d(..., return_indices=True) -> (out, indices).
+
+    The same rules as `max_pool2d` (padding never chosen, ties keep the
+    first, NaN wins and a later NaN replaces an earlier one); taps are
+    visited in C order and indices are flat positions within each (n, c)
+    input volume.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    N, C = x.shape[:2]
+    size = x.shape[2:]
+    d = len(size)
+    kernel = _per_axis(kernel_size, d)
+    stride = kernel if stride is None else _per_axis(stride, d)
+    pad, dilation = _per_axis(padding, d), _per_axis(dilation, d)
+    out_size = tuple(pool_output_size(n, k, s, p, dl, ceil_mode)
+                     for n, k, s, p, dl in zip(size, kernel, stride, pad, dilation))
+    out = np.zeros((N, C) + out_size, dtype=np.float64)
+    idx = np.zeros((N, C) + out_size, dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            for o in itertools.product(*(range(m) for m in out_size)):
+                best, best_i = None, -1
+                for k in itertools.product(*(range(m) for m in kernel)):
+                    pos = tuple(oi * s - p + ki * dl for oi, ki, s, p, dl
+                                in zip(o, k, stride, pad, dilation))
+                    if not all(0 <= q < m for q, m in zip(pos, size)):
+                        continue
+                    v = x[(n, c) + pos]
+                    if best is None or v > best or math.isnan(v):
+                        best, best_i = v, int(np.ravel_multi_index(pos, size))
+                if best is None:
+                    raise ValueError("pooling window lies entirely in padding")
+                out[(n, c) + o] = best
+                idx[(n, c) + o] = best_i
+    return out, idx
+
+
+def max_pool_nd_backward(grad_output, indices, input_shape):
+    """Scatter-add each output gradient onto the flat input position its
+    index names, within its (n, c) volume."""
+    go = np.asarray(grad_output, dtype=np.float64)
+    shape = tuple(int(s) for s in input_shape)
+    gx = np.zeros(shape, dtype=np.float64)
+    for n in range(shape[0]):
+        for c in range(shape[1]):
+            for o in itertools.product(*(range(m) for m in go.shape[2:])):
+                pos = np.unravel_index(int(indices[(n, c) + o]), shape[2:])
+                gx[(n, c) + tuple(pos)] += go[(n, c) + o]
+    return gx
+
+
+def _avg_windows_nd(o, stride, pad, kernel, size):
+    """Per axis (start, end, span) of an avg-pool window, as `_avg_window`."""
+    return [_avg_window(oi, s, p, k, n) for oi, s, p, k, n in zip(o, stride, pad, kernel, size)]
+
+
+def avg_pool_nd(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                count_include_pad=True, divisor_override=None):
+    """Like F.avg_pool1d / 2d / 3d (divisor_override on any d): the rules of
+    `avg_pool2d` on every axis; the divisor with padding is the product of
+    the per-axis spans."""
+    x = np.asarray(x, dtype=np.float64)
+    N, C = x.shape[:2]
+    size = x.shape[2:]
+    d = len(size)
+    kernel = _per_axis(kernel_size, d)
+    stride = kernel if stride is None else _per_axis(stride, d)
+    pad = _per_axis(padding, d)
+    out_size = tuple(pool_output_size(n, k, s, p, 1, ceil_mode)
+                     for n, k, s, p in zip(size, kernel, stride, pad))
+    out = np.zeros((N, C) + out_size, dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            for o in itertools.product(*(range(m) for m in out_size)):
+                win = _avg_windows_nd(o, stride, pad, kernel, size)
+                if any(a >= b for a, b, _ in win):
+                    continue  # empty window -> 0
+                total = 0.0
+                for pos in itertools.product(*(range(a, b) for a, b, _ in win)):
+                    total += x[(n, c) + pos]
+                out[(n, c) + o] = total / _avg_divisor_nd(win, count_include_pad,
+                                                          divisor_override)
+    return out
+
+
+def _avg_divisor_nd(win, count_include_pad, divisor_override):
+    if divisor_override is not None:
+        return divisor_override
+    if count_include_pad:
+        return math.prod(span for _, _, span in win)
+    return math.prod(b - a for a, b, _ in win)
+
+
+def avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                         ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Gradient of avg_pool_nd: each real input element of a window receives
+    grad_output / divisor."""
+    go = np.asarray(grad_output, dtype=np.float64)
+    shape = tuple(int(s) for s in input_shape)
+    size = shape[2:]
+    d = len(size)
+    kernel = _per_axis(kernel_size, d)
+    stride = kernel if stride is None else _per_axis(stride, d)
+    pad = _per_axis(padding, d)
+    gx = np.zeros(shape, dtype=np.float64)
+    for n in range(shape[0]):
+        for c in range(shape[1]):
+            for o in itertools.product(*(range(m) for m in go.shape[2:])):
+                win = _avg_windows_nd(o, stride, pad, kernel, size)
+                if any(a >= b for a, b, _ in win):
+                    continue
+                share = go[(n, c) + o] / _avg_divisor_nd(win, count_include_pad, divisor_override)
+                for pos in itertools.product(*(range(a, b) for a, b, _ in win)):
+                    gx[(n, c) + pos] += share
+    return gx

@@ -430,3 +430,103 @@ def test_torch_avg_pool2d(seed):
     ref.backward(_t(torch, g))
     gx = naive.avg_pool2d_backward(g, shape, k, s, p, ceil, cip, div)
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# 4. the N-D references: identities, and PyTorch for d = 1, 2, 3
+# ----------------------------------------------------------------------------
+
+ND_CASES = [  # (spatial size, kernel, stride, padding, dilation, groups)
+    ((7,), (3,), 2, 1, 1, 2),
+    ((9,), (2,), 1, ((2, 0),), 3, 1),
+    ((5, 6), (3, 2), (2, 1), ((1, 0), (0, 1)), (1, 2), 1),
+    ((4, 5, 3), (3, 2, 2), 1, 1, 1, 2),
+    ((5, 4, 6), (2, 3, 3), (2, 1, 2), "valid", (1, 1, 2), 1),
+]
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation, groups", ND_CASES)
+def test_conv_nd_gradients_are_adjoints(size, kernel, stride, padding, dilation, groups):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4) + size)
+    w = rng.standard_normal((6, 4 // groups) + kernel)
+    y = naive.conv_nd(x, w, None, stride, padding, dilation, groups)
+    gy = rng.standard_normal(y.shape)
+    gx = naive.conv_nd_input_grad(x.shape, w, gy, stride, padding, dilation, groups)
+    gw = naive.conv_nd_weight_grad(x, w.shape, gy, stride, padding, dilation, groups)
+    # conv is linear in x and in w: <conv(x, w), gy> = <x, gx> = <w, gw>
+    assert dot(y, gy) == pytest.approx(dot(x, gx), rel=1e-12)
+    assert dot(y, gy) == pytest.approx(dot(w, gw), rel=1e-12)
+
+
+def test_conv_nd_in_two_dimensions_is_conv2d():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 4, 6, 5))
+    w = rng.standard_normal((4, 2, 3, 2))
+    np.testing.assert_allclose(naive.conv_nd(x, w, None, (2, 1), 1, (1, 2), 2),
+                               naive.conv2d(x, w, None, (2, 1), 1, (1, 2), 2), rtol=1e-13)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation, groups", ND_CASES)
+def test_nd_references_match_torch(size, kernel, stride, padding, dilation, groups):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    d = len(size)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[d - 1]
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4) + size)
+    w = rng.standard_normal((6, 4 // groups) + kernel)
+    b = rng.standard_normal(6)
+    pads = naive.pads_nd(padding, size, kernel, naive._per_axis(stride, d),
+                         naive._per_axis(dilation, d))
+    # torch takes symmetric padding only: pad the input explicitly
+    xp = F.pad(torch.tensor(x), [v for lo_hi in reversed(pads) for v in lo_hi])
+    xt = xp.clone().requires_grad_(True)
+    wt = torch.tensor(w, requires_grad=True)
+    yt = conv(xt, wt, torch.tensor(b), stride=stride, dilation=dilation, groups=groups)
+    ours = naive.conv_nd(x, w, b, stride, padding, dilation, groups)
+    np.testing.assert_allclose(ours, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    gy = rng.standard_normal(ours.shape)
+    yt.backward(torch.tensor(gy))
+    crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, size))
+    np.testing.assert_allclose(
+        naive.conv_nd_input_grad(x.shape, w, gy, stride, padding, dilation, groups),
+        xt.grad.numpy()[(slice(None), slice(None)) + crop], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        naive.conv_nd_weight_grad(x, w.shape, gy, stride, padding, dilation, groups),
+        wt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_nd_transpose_and_pooling_match_torch(d):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(10 + d)
+    size = (5, 6, 4)[:d]
+    x = rng.standard_normal((2, 4) + size)
+    wt = rng.standard_normal((4, 3) + (3, 2, 2)[:d])
+    transpose = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[d - 1]
+    np.testing.assert_allclose(
+        naive.conv_transpose_nd(x, wt, None, 2, 1, 1, 2, 1),
+        transpose(torch.tensor(x), torch.tensor(wt), None, 2, 1, 1, 2, 1).numpy(), atol=1e-12)
+    max_pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[d - 1]
+    avg_pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[d - 1]
+    for ceil_mode in (False, True):
+        xt = torch.tensor(x, requires_grad=True)
+        out_t, idx_t = max_pool(xt, 2, 2, 1, 1, ceil_mode, True)
+        out, idx = naive.max_pool_nd(x, 2, 2, 1, 1, ceil_mode)
+        np.testing.assert_array_equal(out, out_t.detach().numpy())
+        np.testing.assert_array_equal(idx, idx_t.numpy())
+        g = rng.standard_normal(out.shape)
+        out_t.backward(torch.tensor(g))
+        np.testing.assert_allclose(naive.max_pool_nd_backward(g, idx, x.shape), xt.grad.numpy())
+        for include in (False, True):
+            xt = torch.tensor(x, requires_grad=True)
+            out_t = avg_pool(xt, 3, 2, 1, ceil_mode, include)
+            np.testing.assert_allclose(naive.avg_pool_nd(x, 3, 2, 1, ceil_mode, include),
+                                       out_t.detach().numpy(), atol=1e-12)
+            g = rng.standard_normal(out_t.shape)
+            out_t.backward(torch.tensor(g))
+            np.testing.assert_allclose(
+                naive.avg_pool_nd_backward(g, x.shape, 3, 2, 1, ceil_mode, include),
+                xt.grad.numpy(), atol=1e-12)
