@@ -19,6 +19,7 @@ Conventions:
     also accept a 4-tuple and the strings 'valid' / 'same'.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -503,8 +504,6 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None,
 # 'valid' / 'same' (stride 1: PyTorch's rule; stride > 1: TensorFlow's).
 # Loops run over itertools.product of output positions and taps, with the
 # input position of each tap written out: o*stride - low + k*dilation.
-
-import itertools  # noqa: E402
 
 
 def _per_axis(v, d):
