@@ -537,6 +537,18 @@ def pads_nd(padding, size, kernel, stride, dilation):
     return tuple(pairs * d if len(pairs) == 1 else pairs)
 
 
+def pool_output_size_nd(size, k, s, lo, hi, d, ceil_mode):
+    """`pool_output_size` with padding `lo` before and `hi` after: the last
+    ceil-mode window must start inside the input or the low padding."""
+    num = size + lo + hi - d * (k - 1) - 1
+    if ceil_mode:
+        out = -(-num // s) + 1
+        if (out - 1) * s >= size + lo:
+            out -= 1
+        return out
+    return num // s + 1
+
+
 def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Like F.conv1d / conv2d / conv3d (d = x.ndim - 2), in float64.
 
@@ -684,9 +696,11 @@ def max_pool_nd(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fa
     d = len(size)
     kernel = _per_axis(kernel_size, d)
     stride = kernel if stride is None else _per_axis(stride, d)
-    pad, dilation = _per_axis(padding, d), _per_axis(dilation, d)
-    out_size = tuple(pool_output_size(n, k, s, p, dl, ceil_mode)
-                     for n, k, s, p, dl in zip(size, kernel, stride, pad, dilation))
+    dilation = _per_axis(dilation, d)
+    pads = pads_nd(padding, size, kernel, stride, dilation)
+    pad = tuple(lo for lo, _ in pads)
+    out_size = tuple(pool_output_size_nd(n, k, s, lo, hi, dl, ceil_mode)
+                     for n, k, s, (lo, hi), dl in zip(size, kernel, stride, pads, dilation))
     out = np.zeros((N, C) + out_size, dtype=np.float64)
     idx = np.zeros((N, C) + out_size, dtype=np.int64)
     for n in range(N):
@@ -722,30 +736,37 @@ def max_pool_nd_backward(grad_output, indices, input_shape):
     return gx
 
 
-def _avg_windows_nd(o, stride, pad, kernel, size):
-    """Per axis (start, end, span) of an avg-pool window, as `_avg_window`."""
-    return [_avg_window(oi, s, p, k, n) for oi, s, p, k, n in zip(o, stride, pad, kernel, size)]
+def _avg_windows_nd(o, stride, pads, kernel, size):
+    """Per axis (start, end, span) of an avg-pool window, as `_avg_window`
+    with the window cut at the far edge of the high padding."""
+    windows = []
+    for oi, s, (lo, hi), k, n in zip(o, stride, pads, kernel, size):
+        start = oi * s - lo
+        end = min(start + k, n + hi)
+        windows.append((max(start, 0), min(end, n), end - start))
+    return windows
 
 
 def avg_pool_nd(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                 count_include_pad=True, divisor_override=None):
     """Like F.avg_pool1d / 2d / 3d (divisor_override on any d): the rules of
     `avg_pool2d` on every axis; the divisor with padding is the product of
-    the per-axis spans."""
+    the per-axis spans. Padding may also be (low, high) pairs or 'same'
+    (as `pads_nd`), for which PyTorch has no equivalent."""
     x = np.asarray(x, dtype=np.float64)
     N, C = x.shape[:2]
     size = x.shape[2:]
     d = len(size)
     kernel = _per_axis(kernel_size, d)
     stride = kernel if stride is None else _per_axis(stride, d)
-    pad = _per_axis(padding, d)
-    out_size = tuple(pool_output_size(n, k, s, p, 1, ceil_mode)
-                     for n, k, s, p in zip(size, kernel, stride, pad))
+    pads = pads_nd(padding, size, kernel, stride, (1,) * d)
+    out_size = tuple(pool_output_size_nd(n, k, s, lo, hi, 1, ceil_mode)
+                     for n, k, s, (lo, hi) in zip(size, kernel, stride, pads))
     out = np.zeros((N, C) + out_size, dtype=np.float64)
     for n in range(N):
         for c in range(C):
             for o in itertools.product(*(range(m) for m in out_size)):
-                win = _avg_windows_nd(o, stride, pad, kernel, size)
+                win = _avg_windows_nd(o, stride, pads, kernel, size)
                 if any(a >= b for a, b, _ in win):
                     continue  # empty window -> 0
                 total = 0.0
@@ -774,12 +795,12 @@ def avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride=None, pad
     d = len(size)
     kernel = _per_axis(kernel_size, d)
     stride = kernel if stride is None else _per_axis(stride, d)
-    pad = _per_axis(padding, d)
+    pads = pads_nd(padding, size, kernel, stride, (1,) * d)
     gx = np.zeros(shape, dtype=np.float64)
     for n in range(shape[0]):
         for c in range(shape[1]):
             for o in itertools.product(*(range(m) for m in go.shape[2:])):
-                win = _avg_windows_nd(o, stride, pad, kernel, size)
+                win = _avg_windows_nd(o, stride, pads, kernel, size)
                 if any(a >= b for a, b, _ in win):
                     continue
                 share = go[(n, c) + o] / _avg_divisor_nd(win, count_include_pad, divisor_override)

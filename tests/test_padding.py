@@ -13,8 +13,11 @@ from im2col_nb import (
     conv2d_input_grad,
     conv2d_weight_grad,
     explain,
+    avg_pool2d,
+    avg_pool2d_backward,
     im2col,
     max_pool2d,
+    max_pool2d_backward,
 )
 
 # (padding as the package takes it, the same as naive's (top, bottom, left, right))
@@ -182,3 +185,74 @@ def test_conv_transpose2d_asymmetric_padding(backend, k, stride, layout):
     np.testing.assert_allclose(got, want, 1e-10, 1e-10)
     np.testing.assert_allclose(got, conv2d_input_grad(want.shape, w, y, stride=stride,
                                                       padding=padding), 1e-10, 1e-10)
+
+
+# Pooling: (low, high) pairs per axis (each side at most half the kernel) and
+# 'same' by TensorFlow's rule, for both pooling methods and layouts.
+POOL_PADS = [((1, 0), (0, 1)), ((0, 1), 1), "same", "valid"]
+
+
+def _nchw(y, layout):
+    return y.transpose(0, 3, 1, 2) if layout == "NHWC" else y
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", POOL_PADS, ids=str)
+def test_pooling_asymmetric_and_same_padding_match_naive(backend, padding, stride, ceil_mode,
+                                                         method, layout):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 6))
+    x[0, 0, 0, :3] = np.nan  # NaN wins, as in PyTorch
+    want, want_idx = naive.max_pool_nd(x, 3, stride, padding, 1, ceil_mode)
+    grad = rng.standard_normal(want.shape)
+    for dtype in (np.float32, np.float64):
+        xd = _layout(x.astype(dtype), layout)
+        got, idx = max_pool2d(xd, 3, stride, padding, ceil_mode=ceil_mode, return_indices=True,
+                              layout=layout, method=method)
+        np.testing.assert_allclose(_nchw(got, layout), want, rtol=1e-6)
+        np.testing.assert_array_equal(_nchw(idx, layout), want_idx)
+        for include in (False, True):
+            avg = avg_pool2d(xd, 3, stride, padding, ceil_mode, include, layout=layout,
+                             method=method)
+            np.testing.assert_allclose(_nchw(avg, layout),
+                                       naive.avg_pool_nd(x, 3, stride, padding, ceil_mode, include),
+                                       rtol=1e-5, atol=1e-6)
+            g = _layout(grad.astype(dtype), layout)
+            back = avg_pool2d_backward(g, xd.shape, 3, stride, padding, ceil_mode, include,
+                                       layout=layout)
+            np.testing.assert_allclose(
+                _nchw(back, layout),
+                naive.avg_pool_nd_backward(grad, x.shape, 3, stride, padding, ceil_mode, include),
+                rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_same_keeps_ceil_size_over_stride():
+    x = np.random.default_rng(0).standard_normal((1, 1, 7, 10))
+    out = max_pool2d(x, 2, 2, "same")
+    assert out.shape == (1, 1, 4, 5)  # ceil(7 / 2), ceil(10 / 2): the odd row padded at the end
+    np.testing.assert_array_equal(out[0, 0, -1], x[0, 0, 6].reshape(5, 2).max(axis=1))
+
+
+def test_pooling_asymmetric_padding_against_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.random.default_rng(1).standard_normal((2, 3, 7, 6))
+    xt = torch.tensor(x)
+    # max: an explicit -inf border; avg counting padding: an explicit zero border
+    want = F.max_pool2d(F.pad(xt, (0, 1, 1, 0), value=-float("inf")), 2, 2).numpy()
+    np.testing.assert_array_equal(max_pool2d(x, 2, 2, ((1, 0), (0, 1))), want)
+    want = F.avg_pool2d(F.pad(xt, (1, 1, 0, 1)), 3, 1).numpy()
+    np.testing.assert_allclose(avg_pool2d(x, 3, 1, ((0, 1), (1, 1))), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("padding, message", [
+    (((2, 0), (0, 0)), "at most half of `kernel_size`"),
+    (((0, 0), (0, 0), (0, 0)), "one entry per spatial axis"),
+    ("full", "`padding` must be"),
+])
+def test_bad_pooling_padding(padding, message):
+    with pytest.raises(ValueError, match=message):
+        max_pool2d(np.zeros((1, 1, 6, 6)), 3, 1, padding)

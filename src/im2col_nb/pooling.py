@@ -108,8 +108,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         Window size (kh, kw).
     stride : int or (int, int), optional
         Step between windows; default (None) is `kernel_size`.
-    padding : int or (int, int), default 0
-        Implicit -inf padding on both sides; at most ``kernel_size // 2``.
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
+        Implicit -inf padding on both sides of each axis, or ``((top,
+        bottom), (left, right))``; every side at most ``kernel_size // 2``.
+        ``'same'`` gives ``ceil(size / stride)`` windows per axis with the
+        padding TensorFlow's pooling uses (the odd row/column at the end);
+        PyTorch has no string padding for pooling.
     dilation : int or (int, int), default 1
         Spacing between the taps of a window.
     ceil_mode : bool, default False
@@ -215,8 +219,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         Window size (kh, kw).
     stride : int or (int, int), optional
         Default (None) is `kernel_size`.
-    padding : int or (int, int), default 0
-        Implicit zero padding on both sides; at most ``kernel_size // 2``.
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
+        Implicit zero padding, as in `max_pool2d`. For TensorFlow's
+        ``avg_pool(..., padding='SAME')``, which averages only the real
+        elements, pass ``'same'`` with ``count_include_pad=False``.
     ceil_mode : bool, default False
         As in `max_pool2d`.
     count_include_pad : bool, default True

@@ -166,12 +166,13 @@ def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
 
 
 def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int,
-                     ceil_mode: bool) -> int:
+                     ceil_mode: bool, pad_high: int | None = None) -> int:
     """PyTorch's pooling output length along one axis (may be < 1).
 
-    ``floor_or_ceil((size + 2*pad - dilation*(kernel-1) - 1) / stride) + 1``;
-    with `ceil_mode` the last window must still start inside the input or its
-    left padding, so it is dropped when ``(out-1)*stride >= size + pad``.
+    ``floor_or_ceil((size + pad + pad_high - dilation*(kernel-1) - 1) / stride) + 1``
+    (`pad_high` defaults to `pad`); with `ceil_mode` the last window must
+    still start inside the input or its low padding, so it is dropped when
+    ``(out-1)*stride >= size + pad``.
 
     >>> pool_output_size(5, 2, 2, 1, 1, False), pool_output_size(5, 2, 2, 1, 1, True)
     (3, 3)
@@ -180,7 +181,8 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     >>> pool_output_size(4, 2, 2, 1, 1, True)   # ceil gives 4, the rule drops the last
     3
     """
-    num = size + 2 * pad - dilation * (kernel - 1) - 1
+    pad_high = pad if pad_high is None else pad_high
+    num = size + pad + pad_high - dilation * (kernel - 1) - 1
     if ceil_mode:
         out = -(-num // stride) + 1
         if (out - 1) * stride >= size + pad:
@@ -203,18 +205,23 @@ def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
     """Validate pooling arguments as PyTorch does and size the output.
 
     `stride` None (or an empty sequence, as PyTorch accepts) means
-    `kernel_size`. Padding must be non-negative and at most half the kernel
-    (``padding <= kernel_size // 2``, PyTorch's rule, whatever the dilation);
-    the output follows `pool_output_size` and must be at least 1 on every
-    axis (so, as in PyTorch, ceil_mode can give one window larger than the
-    padded input, where floor mode raises). A window whose taps all miss the
-    input (possible only with a dilation wider than the input) is rejected:
-    PyTorch returns -inf with an out-of-range index. Pooling pads both sides
-    equally; ceil_mode windows may overhang the high padding.
+    `kernel_size`. `padding` is an int, one int per axis, one ``(low,
+    high)`` pair per axis, ``'valid'`` or ``'same'`` (TensorFlow's pooling
+    rule: ``ceil(size / stride)`` windows, the odd padding at the high end);
+    every side at most half the kernel (``padding <= kernel_size // 2``,
+    PyTorch's rule, whatever the dilation). The output follows
+    `pool_output_size` and must be at least 1 on every axis (so, as in
+    PyTorch, ceil_mode can give one window larger than the padded input,
+    where floor mode raises). A window whose taps all miss the input
+    (possible only with a dilation wider than the input) is rejected:
+    PyTorch returns -inf with an out-of-range index. ceil_mode windows may
+    overhang the high padding.
 
     >>> g = pool_geometry((5, 5), 2, 2, 1, ceil_mode=True)
     >>> g.out
     (3, 3)
+    >>> pool_geometry((5, 6), 2, 2, "same").padding
+    ((0, 1), (0, 0))
     >>> pool_geometry((8, 8), 3, 1, 2)
     Traceback (most recent call last):
     ...
@@ -226,28 +233,32 @@ def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
         stride = kernel
     else:
         stride = int_tuple("stride", stride, ndim)
-    pad = int_tuple("padding", padding, ndim, minimum=0)
     dilation = int_tuple("dilation", dilation, ndim)
+    pads = padding_arg(padding, kernel, dilation, stride, in_size=in_size)
     ceil_mode = flag("ceil_mode", ceil_mode)
-    if any(p > k // 2 for p, k in zip(pad, kernel)):
+    if any(max(p) > k // 2 for p, k in zip(pads, kernel)):
+        shown = (tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads)
         raise ValueError(
             f"`padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), "
-            f"got padding={pad} with kernel_size={kernel}"
+            f"got padding={shown} with kernel_size={kernel}"
         )
-    out = tuple(pool_output_size(*args, ceil_mode)
-                for args in zip(in_size, kernel, stride, pad, dilation))
+    out = tuple(pool_output_size(n, k, s, lo, d, ceil_mode, hi)
+                for n, k, s, (lo, hi), d in zip(in_size, kernel, stride, pads, dilation))
     if min(out) < 1:
         span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-        padded = tuple(n + 2 * p for n, p in zip(in_size, pad))
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, pads))
         shown = "x".join(str(o) for o in out)
+        low = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads
         raise ValueError(
             f"`kernel_size` {kernel} with dilation {dilation} spans {span}, larger than the "
-            f"padded input {padded} (input {tuple(in_size)}, padding {pad}): "
+            f"padded input {padded} (input {tuple(in_size)}, padding {low}): "
             f"the output would be {shown}"
         )
-    if any(_has_empty_window(*args) for args in zip(in_size, kernel, stride, pad, dilation, out)):
+    if any(_has_empty_window(n, k, s, lo, d, o)
+           for n, k, s, (lo, _), d, o in zip(in_size, kernel, stride, pads, dilation, out)):
+        low = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads
         raise ValueError(
             f"`dilation` {dilation} leaves a pooling window with no input element "
-            f"(input {tuple(in_size)}, kernel_size {kernel}, stride {stride}, padding {pad})"
+            f"(input {tuple(in_size)}, kernel_size {kernel}, stride {stride}, padding {low})"
         )
-    return Geometry(kernel, stride, tuple((p, p) for p in pad), dilation, out)
+    return Geometry(kernel, stride, pads, dilation, out)

@@ -31,7 +31,8 @@ _CHANNEL_BLOCK = 32
 def _avg_extent(start, kernel, size, pad, count_include_pad):
     """(first, stop, count) of an average-pool window along one axis:
     real input positions [first, stop) and the divisor factor (window length
-    up to the far edge of the padding if counting padding, else real length)."""
+    up to the far edge of the padding if counting padding, else real length).
+    `pad` is the padding at the far (high) end of the axis."""
     end = start + kernel
     if end > size + pad:
         end = size + pad
@@ -207,7 +208,8 @@ def _max_direct_nhwc(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
 
 
 @njit(parallel=True, **_JIT)
-def _avg_direct_planes(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
+def _avg_direct_planes(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, pad_bottom,
+                       pad_right,
                        count_include_pad, divisor_override):
     # One task per output row; tap-outer accumulation over the whole row
     # (vectorised strided adds), then one division per output.
@@ -218,7 +220,7 @@ def _avg_direct_planes(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, 
         p = task // out_h
         i = task - p * out_h
         h_first, h_stop, h_count = _avg_extent(i * stride_h - pad_top, kernel_h, height,
-                                               pad_top, count_include_pad)
+                                               pad_bottom, count_include_pad)
         plane = x[p]
         dest = out[p, i]
         for j in range(out_w):
@@ -231,13 +233,14 @@ def _avg_direct_planes(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, 
                 _row_add(dest[j_lo:j_hi], src[j_lo * stride_w + w_off:], stride_w)
         for j in range(out_w):
             w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
-                                                   pad_left, count_include_pad)
+                                                   pad_right, count_include_pad)
             divisor = divisor_override if divisor_override != 0 else h_count * w_count
             dest[j] = dest[j] / divisor
 
 
 @njit(parallel=True, **_JIT)
-def _avg_direct_nhwc(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
+def _avg_direct_nhwc(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, pad_bottom,
+                       pad_right,
                      count_include_pad, divisor_override):
     n_img, height, width, channels = x.shape
     out_h = out.shape[1]
@@ -246,10 +249,10 @@ def _avg_direct_nhwc(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pa
         n = task // out_h
         i = task - n * out_h
         h_first, h_stop, h_count = _avg_extent(i * stride_h - pad_top, kernel_h, height,
-                                               pad_top, count_include_pad)
+                                               pad_bottom, count_include_pad)
         for j in range(out_w):
             w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
-                                                   pad_left, count_include_pad)
+                                                   pad_right, count_include_pad)
             dest = out[n, i, j]
             for c in range(channels):
                 dest[c] = 0.0
@@ -289,7 +292,8 @@ def avg_pool2d_direct(x, out, geom, count_include_pad, divisor_override):
     """Average pool `x` (N, H, W, C) into `out` (N, OH, OW, C);
     `divisor_override` 0 means none."""
     args = (geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w, geom.pad_top,
-            geom.pad_left, bool(count_include_pad), int(divisor_override))
+            geom.pad_left, geom.pad_bottom, geom.pad_right, bool(count_include_pad),
+            int(divisor_override))
     if x.shape[3] == 1:
         _avg_direct_planes(_planes(x), _planes(out), *args)
     else:

@@ -37,15 +37,15 @@ def _max_backward_planes(grad, indices, grad_input):
 
 
 @njit(inline="always", **_JIT)
-def _spread_divisor(j, stride_w, pad_left, kernel_w, width, h_count, count_include_pad,
-                    divisor_override):
+def _spread_divisor(j, stride_w, pad_left, pad_right, kernel_w, width, h_count,
+                    count_include_pad, divisor_override):
     w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
-                                           pad_left, count_include_pad)
+                                           pad_right, count_include_pad)
     return divisor_override if divisor_override != 0 else h_count * w_count
 
 
 @njit(inline="always", **_JIT)
-def _row_spread(dest, g, step, j0, pad_left, kernel_w, width, h_count,
+def _row_spread(dest, g, step, j0, pad_left, pad_right, kernel_w, width, h_count,
                 count_include_pad, divisor_override):
     # dest[t*step] += g[t] / divisor(j0 + t): one window tap's share of the
     # gradient for a run of output columns (distinct targets, step >= 1;
@@ -53,21 +53,21 @@ def _row_spread(dest, g, step, j0, pad_left, kernel_w, width, h_count,
     n = g.shape[0]
     if step == 1:
         for t in range(n):
-            dest[t] += g[t] / _spread_divisor(j0 + t, 1, pad_left, kernel_w, width, h_count,
+            dest[t] += g[t] / _spread_divisor(j0 + t, 1, pad_left, pad_right, kernel_w, width, h_count,
                                               count_include_pad, divisor_override)
     elif step == 2:
         for t in range(n):
-            dest[2 * t] += g[t] / _spread_divisor(j0 + t, 2, pad_left, kernel_w, width, h_count,
+            dest[2 * t] += g[t] / _spread_divisor(j0 + t, 2, pad_left, pad_right, kernel_w, width, h_count,
                                                   count_include_pad, divisor_override)
     else:
         for t in range(n):
-            dest[t * step] += g[t] / _spread_divisor(j0 + t, step, pad_left, kernel_w, width,
+            dest[t * step] += g[t] / _spread_divisor(j0 + t, step, pad_left, pad_right, kernel_w, width,
                                                      h_count, count_include_pad, divisor_override)
 
 
 @njit(parallel=True, **_JIT)
 def _avg_backward_planes(grad, grad_input, kernel_h, kernel_w, stride_h, stride_w, pad_top,
-                         pad_left, count_include_pad, divisor_override):
+                         pad_left, pad_bottom, pad_right, count_include_pad, divisor_override):
     # grad (P, OH, OW), grad_input (P, H, W): one task per plane; for each
     # output row, each window tap adds its share to a strided input row.
     planes, out_h, out_w = grad.shape
@@ -80,7 +80,7 @@ def _avg_backward_planes(grad, grad_input, kernel_h, kernel_w, stride_h, stride_
                 gi[h, w] = 0.0
         for i in range(out_h):
             h_first, h_stop, h_count = _avg_extent(i * stride_h - pad_top, kernel_h, height,
-                                                   pad_top, count_include_pad)
+                                                   pad_bottom, count_include_pad)
             g = grad[p, i]
             for h in range(h_first, h_stop):
                 row = gi[h]
@@ -88,8 +88,8 @@ def _avg_backward_planes(grad, grad_input, kernel_h, kernel_w, stride_h, stride_
                     w_off = kj - pad_left
                     j_lo, j_hi = _valid_range(w_off, stride_w, width, out_w)
                     _row_spread(row[j_lo * stride_w + w_off:], g[j_lo:j_hi], stride_w, j_lo,
-                                pad_left, kernel_w, width, h_count, count_include_pad,
-                                divisor_override)
+                                pad_left, pad_right, kernel_w, width, h_count,
+                                count_include_pad, divisor_override)
 
 
 @njit(parallel=True, **_JIT)
@@ -117,7 +117,7 @@ def _max_backward(grad, indices, grad_input):
 
 @njit(parallel=True, **_JIT)
 def _avg_backward(grad, grad_input, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
-                  count_include_pad, divisor_override):
+                  pad_bottom, pad_right, count_include_pad, divisor_override):
     # grad (N, OH, OW, C), grad_input (N, H, W, C); task = (image, channel block).
     n_img, out_h, out_w, channels = grad.shape
     height = grad_input.shape[1]
@@ -135,10 +135,10 @@ def _avg_backward(grad, grad_input, kernel_h, kernel_w, stride_h, stride_w, pad_
                     gi[h, w, c] = 0.0
         for i in range(out_h):
             h_first, h_stop, h_count = _avg_extent(i * stride_h - pad_top, kernel_h, height,
-                                                   pad_top, count_include_pad)
+                                                   pad_bottom, count_include_pad)
             for j in range(out_w):
                 w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
-                                                       pad_left, count_include_pad)
+                                                       pad_right, count_include_pad)
                 divisor = divisor_override if divisor_override != 0 else h_count * w_count
                 src = g[i, j, c0:c1]
                 for h in range(h_first, h_stop):
@@ -162,7 +162,8 @@ def avg_pool2d_backward(grad, grad_input, geom, count_include_pad, divisor_overr
     """Overwrite `grad_input` (N, H, W, C) with the average-pool gradient of
     `grad` (N, OH, OW, C)."""
     args = (geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w, geom.pad_top,
-            geom.pad_left, bool(count_include_pad), int(divisor_override))
+            geom.pad_left, geom.pad_bottom, geom.pad_right, bool(count_include_pad),
+            int(divisor_override))
     if grad.shape[3] == 1:
         _avg_backward_planes(_planes(grad), _planes(grad_input), *args)
     else:

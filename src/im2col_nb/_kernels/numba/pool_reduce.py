@@ -116,7 +116,8 @@ def _max_reduce_rows(rows, out, indices, kernel_h, kernel_w, stride_h, stride_w,
 
 
 @njit(parallel=True, **_JIT)
-def _avg_reduce_cols(cols, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
+def _avg_reduce_cols(cols, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, pad_bottom,
+                     pad_right,
                      height, width, n_start, row_start, count_include_pad, divisor_override):
     # Padding taps are zeros in cols, so every tap is summed; then divide.
     n_b = cols.shape[0]
@@ -140,16 +141,17 @@ def _avg_reduce_cols(cols, out, kernel_h, kernel_w, stride_h, stride_w, pad_top,
             oi = row_start + i
             drow = dest[oi]
             h_first, h_stop, h_count = _avg_extent(oi * stride_h - pad_top, kernel_h, height,
-                                                   pad_top, count_include_pad)
+                                                   pad_bottom, count_include_pad)
             for j in range(out_w):
                 w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
-                                                       pad_left, count_include_pad)
+                                                       pad_right, count_include_pad)
                 divisor = divisor_override if divisor_override != 0 else h_count * w_count
                 drow[j] = drow[j] / divisor
 
 
 @njit(parallel=True, **_JIT)
-def _avg_reduce_rows(rows, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
+def _avg_reduce_rows(rows, out, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, pad_bottom,
+                     pad_right,
                      height, width, n_start, row_start, count_include_pad, divisor_override):
     n_b = rows.shape[0]
     out_w = out.shape[2]
@@ -161,10 +163,10 @@ def _avg_reduce_rows(rows, out, kernel_h, kernel_w, stride_h, stride_w, pad_top,
         i = task - b * row_count
         oi = row_start + i
         h_first, h_stop, h_count = _avg_extent(oi * stride_h - pad_top, kernel_h, height,
-                                               pad_top, count_include_pad)
+                                               pad_bottom, count_include_pad)
         for j in range(out_w):
             w_first, w_stop, w_count = _avg_extent(j * stride_w - pad_left, kernel_w, width,
-                                                   pad_left, count_include_pad)
+                                                   pad_right, count_include_pad)
             patch = rows[b, i * out_w + j]
             dest = out[n_start + b, oi, j]
             for c in range(channels):
@@ -199,13 +201,13 @@ def avg_pool2d_reduce_cols(cols, out, geom, height, width, n_start, row_start,
                            count_include_pad, divisor_override):
     """Average-pool twin of `max_pool2d_reduce_cols`."""
     _avg_reduce_cols(cols, out, geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w,
-                     geom.pad_top, geom.pad_left, height, width, n_start, row_start,
-                     bool(count_include_pad), int(divisor_override))
+                     geom.pad_top, geom.pad_left, geom.pad_bottom, geom.pad_right, height, width,
+                     n_start, row_start, bool(count_include_pad), int(divisor_override))
 
 
 def avg_pool2d_reduce_rows(rows, out, geom, height, width, n_start, row_start,
                            count_include_pad, divisor_override):
     """Average-pool twin of `max_pool2d_reduce_rows`."""
     _avg_reduce_rows(rows, out, geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w,
-                     geom.pad_top, geom.pad_left, height, width, n_start, row_start,
-                     bool(count_include_pad), int(divisor_override))
+                     geom.pad_top, geom.pad_left, geom.pad_bottom, geom.pad_right, height, width,
+                     n_start, row_start, bool(count_include_pad), int(divisor_override))

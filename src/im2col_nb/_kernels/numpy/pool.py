@@ -37,9 +37,9 @@ def _pad_hw(x, geom, fill):
                   constant_values=fill)
 
 
-def _avg_counts(out, stride, pad, kernel, size, count_include_pad):
+def _avg_counts(out, stride, pad, pad_high, kernel, size, count_include_pad):
     starts = np.arange(out) * stride - pad
-    ends = np.minimum(starts + kernel, size + pad)
+    ends = np.minimum(starts + kernel, size + pad_high)
     if count_include_pad:
         return ends - starts
     return np.minimum(ends, size) - np.maximum(starts, 0)
@@ -49,8 +49,10 @@ def _avg_divisor(geom, height, width, count_include_pad, divisor_override, rows=
     """Divisor for each output position, shape (OH, OW) (or the `rows` slice)."""
     if divisor_override:
         return divisor_override
-    ch = _avg_counts(geom.out_h, geom.stride_h, geom.pad_top, geom.kernel_h, height, count_include_pad)
-    cw = _avg_counts(geom.out_w, geom.stride_w, geom.pad_left, geom.kernel_w, width, count_include_pad)
+    ch = _avg_counts(geom.out_h, geom.stride_h, geom.pad_top, geom.pad_bottom, geom.kernel_h,
+                     height, count_include_pad)
+    cw = _avg_counts(geom.out_w, geom.stride_w, geom.pad_left, geom.pad_right, geom.kernel_w,
+                     width, count_include_pad)
     if rows is not None:
         ch = ch[rows]
     return (ch[:, None] * cw[None, :]).astype(np.float64)
