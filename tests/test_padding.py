@@ -8,13 +8,14 @@ import naive
 from conftest import tolerance
 
 from im2col_nb import (
+    avg_pool2d,
+    avg_pool2d_backward,
     col2im,
     conv2d,
     conv2d_input_grad,
     conv2d_weight_grad,
+    conv_transpose2d,
     explain,
-    avg_pool2d,
-    avg_pool2d_backward,
     im2col,
     max_pool2d,
     max_pool2d_backward,
@@ -256,3 +257,30 @@ def test_pooling_asymmetric_padding_against_torch():
 def test_bad_pooling_padding(padding, message):
     with pytest.raises(ValueError, match=message):
         max_pool2d(np.zeros((1, 1, 6, 6)), 3, 1, padding)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("stride, dilation, kernel", [
+    (1, 1, (3, 3)), (2, 1, (3, 2)), (3, 1, (2, 2)), (2, 2, (3, 1)), (4, 1, (3, 5)),
+])
+def test_conv_transpose2d_same_and_valid_follow_tensorflow(backend, layout, stride, dilation, kernel):
+    rng = np.random.default_rng(stride * 10 + dilation)
+    y = rng.standard_normal((2, 3, 4, 5))
+    w = rng.standard_normal((3, 2) + kernel)
+    b = rng.standard_normal(2)
+    size = (4 * stride, 5 * stride)
+    same = conv_transpose2d(_layout(y, layout), w, b, stride, "same", dilation=dilation, layout=layout)
+    same = same.transpose(0, 3, 1, 2) if layout == "NHWC" else same
+    assert same.shape == (2, 2) + size  # TensorFlow: exactly input * stride
+    # the adjoint of conv2d(padding='same') on an input of that size (TensorFlow's definition)
+    want = naive.conv2d_input_grad((2, 2) + size, w, y, stride=stride,
+                                   padding=naive.tf_same_padding(size, kernel, stride, dilation),
+                                   dilation=dilation) + b[:, None, None]
+    np.testing.assert_allclose(same, want, rtol=1e-10, atol=1e-10)
+    valid = conv_transpose2d(y, w, None, stride, "valid", dilation=dilation)
+    spans = [dilation * (k - 1) + 1 for k in kernel]
+    assert valid.shape[2:] == tuple(n * stride + max(sp - stride, 0) for n, sp in zip((4, 5), spans))
+    want = naive.conv_transpose2d(y, w, None, stride, 0, 0, 1, dilation)
+    np.testing.assert_allclose(valid[:, :, :want.shape[2], :want.shape[3]], want, rtol=1e-10, atol=1e-10)
+    # outputs past the span are reached by no input (TensorFlow's VALID pads them)
+    assert not valid[:, :, want.shape[2]:].any() and not valid[:, :, :, want.shape[3]:].any()

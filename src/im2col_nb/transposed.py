@@ -38,13 +38,16 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         array as the forward conv2d's weight).
     bias : array_like, shape (F,), optional
     stride : int or (int, int), default 1
-    padding : int, (int, int) or ((int, int), (int, int)), default 0
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
         ``dilation*(kernel-1) - padding`` zeros are implicitly added on both
         sides of the input; equivalently, `padding` rows/columns are cropped
         from each side of the full result; ``((top, bottom), (left, right))``
         crops different amounts from each side (the adjoint of `conv2d` with
-        that padding). Strings are not accepted (as in
-        PyTorch).
+        that padding). The strings follow TensorFlow's ``conv2d_transpose``
+        (PyTorch takes none): ``'same'`` gives exactly ``H * sh`` rows (the
+        adjoint of ``conv2d(..., padding='same')`` on an ``H * sh`` input),
+        ``'valid'`` gives ``H * sh + max(dh*(kh-1) + 1 - sh, 0)``; with
+        either, `output_padding` must be 0.
     output_padding : int or (int, int), default 0
         Extra rows/columns added to the bottom/right of the output, to pick
         one of the `stride` input sizes that a strided conv2d maps to the

@@ -210,6 +210,30 @@ class TransposeCall:
         return out[0] if self.squeeze == 1 else out
 
 
+def _transpose_string_padding(padding: str, kernel, stride, dilation, output_padding):
+    """'same'/'valid' for a transposed convolution, TensorFlow's rule: the
+    adjoint of conv2d with that padding on an input of ``size * stride``
+    ('same': exactly ``size * stride`` outputs; 'valid': ``size * stride +
+    max(span - stride, 0)``, span = ``dilation*(kernel-1) + 1``). Where the
+    span is shorter than the stride, the last ``stride - span`` outputs are
+    never reached (they get the bias only), as output padding. Returns the
+    (low, high) crops and the output padding per axis."""
+    mode = padding.lower()
+    if mode not in ("same", "valid"):
+        raise ValueError(f"`padding` must be an int, a pair of ints, 'valid' or 'same', "
+                         f"got {padding!r}")
+    if any(output_padding):
+        raise ValueError(f"`output_padding` must be 0 with padding={padding!r} (the string "
+                         f"fixes the output size), got {output_padding}")
+    pads, extra = [], []
+    for k, s, d in zip(kernel, stride, dilation):
+        span = d * (k - 1) + 1
+        total = max(span - s, 0) if mode == "same" else 0
+        pads.append((total // 2, total - total // 2))
+        extra.append(max(s - span, 0))
+    return pads[0], pads[1], tuple(extra)
+
+
 def prepare_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                       layout) -> TransposeCall:
     """Validate conv_transpose2d's arguments."""
@@ -227,16 +251,16 @@ def prepare_transpose(input, weight, bias, stride, padding, output_padding, grou
     if b is not None and (b.ndim != 1 or b.shape[0] != filters):
         raise ValueError(f"`bias` must have shape ({filters},) (groups * weight.shape[1]), got {b.shape}")
     sh, sw = pair("stride", stride)
-    if isinstance(padding, str):
-        raise ValueError(
-            f"`padding` must be an int or a pair of ints (conv_transpose2d takes no 'same'/'valid'), "
-            f"got {padding!r}"
-        )
     dh, dw = pair("dilation", dilation)
-    # an int, one per axis, or one (low, high) pair per axis: rows/columns
-    # cropped from each side of the full result
-    (pt, pb), (pl, pr) = padding_arg(padding, (kh, kw), (dh, dw), (sh, sw), allow_strings=False)
     oph, opw = pair("output_padding", output_padding, minimum=0)
+    if isinstance(padding, str):
+        (pt, pb), (pl, pr), (oph, opw) = _transpose_string_padding(
+            padding, (kh, kw), (sh, sw), (dh, dw), (oph, opw))
+    else:
+        # an int, one per axis, or one (low, high) pair per axis: rows/columns
+        # cropped from each side of the full result
+        (pt, pb), (pl, pr) = padding_arg(padding, (kh, kw), (dh, dw), (sh, sw),
+                                         allow_strings=False)
     if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
         raise ValueError(
             f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "
