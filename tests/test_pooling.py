@@ -110,7 +110,8 @@ def test_dtypes(backend, layout, dtype, rng):
 
 def test_promotion_and_inputs_untouched(backend, rng):
     xi = rng.integers(-5, 5, size=(1, 2, 6, 6))
-    assert max_pool2d(xi, 2).dtype == np.float64
+    assert max_pool2d(xi, 2).dtype == xi.dtype  # values picked: the dtype is kept
+    assert avg_pool2d(xi, 2).dtype == np.float64  # values divided: float
     assert avg_pool2d(xi.astype(np.float16), 2).dtype == np.float32
     x = rng.normal(size=(2, 3, 8, 8))
     before = x.copy()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._core.dtypes import as_value_array
 from ._core.geometry import pool_geometry
 from ._core.validation import (
     as_float_array,
@@ -55,32 +56,39 @@ def _spatial_dims(name: str, shape, layout: str) -> tuple[int, int, int, int]:
     return n_img, channels, height, width
 
 
-def _pool_input(input, layout):
-    """Validated kernel-ready 4-D input, its dims and whether it was unbatched."""
+def _pool_input(input, layout, keep_dtype=False):
+    """Validated kernel-ready 4-D input, its dims, whether it was unbatched
+    and the dtype to return (`keep_dtype`: the input's, see _core/dtypes.py;
+    else float after promotion)."""
     layout = check_layout(layout)
-    arr = as_float_array("input", input)
+    if keep_dtype:
+        arr, result_dtype = as_value_array("input", input)
+    else:
+        arr = as_float_array("input", input)
+        result_dtype = arr.dtype
     what = "(N, C, H, W)" if layout == "NCHW" else "(N, H, W, C)"
     unbatched_what = "(C, H, W)" if layout == "NCHW" else "(H, W, C)"
     check_ndim("input", arr, (3, 4), f"3-D {unbatched_what} or 4-D {what}")
     unbatched = arr.ndim == 3
     x = arr[None] if unbatched else arr
     dims = _spatial_dims("input", x.shape, layout)
-    return to_kernel_array(x, arr.dtype), layout, unbatched, dims
+    return to_kernel_array(x, arr.dtype), layout, unbatched, dims, result_dtype
 
 
 def max_pool_call(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                   layout) -> _pool.PoolCall:
     """`max_pool2d`'s arguments (but `method`) validated: the engine's call."""
-    x, layout, unbatched, dims = _pool_input(input, layout)
+    x, layout, unbatched, dims, result_dtype = _pool_input(input, layout, keep_dtype=True)
     geom = pool_geometry(dims[2:], kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = flag("return_indices", return_indices)
-    return _pool.pool_call("max_pool2d", x, layout, geom, unbatched, return_indices=return_indices)
+    return _pool.pool_call("max_pool2d", x, layout, geom, unbatched, result_dtype,
+                           return_indices=return_indices)
 
 
 def avg_pool_call(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                   divisor_override, layout) -> _pool.PoolCall:
     """`avg_pool2d`'s arguments (but `method`) validated: the engine's call."""
-    x, layout, unbatched, dims = _pool_input(input, layout)
+    x, layout, unbatched, dims, _ = _pool_input(input, layout)
     geom = pool_geometry(dims[2:], kernel_size, stride, padding, 1, ceil_mode)
     cip = flag("count_include_pad", count_include_pad)
     divisor = optional_nonzero_int("divisor_override", divisor_override)
@@ -102,8 +110,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     input : array_like
         ``(N, C, H, W)`` or unbatched ``(C, H, W)``; with ``layout="NHWC"``,
         ``(N, H, W, C)`` or ``(H, W, C)``. The batch may be empty, the other
-        axes may not. Integer and bool inputs are promoted to float64,
-        float16 to float32.
+        axes may not. Any real dtype: bool, integer and float16 inputs are
+        pooled in their own dtype (float16 through float32, exactly).
     kernel_size : int or (int, int)
         Window size (kh, kw).
     stride : int or (int, int), optional
@@ -135,7 +143,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     -------
     out : ndarray
         ``(N, C, OH, OW)`` (``(N, OH, OW, C)`` for NHWC; without N if
-        unbatched), same float dtype as `input` after promotion, with
+        unbatched), the dtype of `input`, with
         ``OH = floor_or_ceil((H + 2*ph - dh*(kh-1) - 1) / sh) + 1`` (the ceil
         result reduced by one when that window would start at or past
         ``H + ph``) and likewise for OW.
@@ -201,6 +209,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     call = max_pool_call(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                          layout)
     out, indices = _pool.run_pool2d(call, method)
+    if out.dtype != call.result_dtype:  # float16, computed in float32: the values are exact
+        out = out.astype(call.result_dtype)
     if call.problem.return_indices:
         return call.finish(out), call.finish(indices)
     return call.finish(out)
@@ -287,11 +297,15 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # ---------------------------------------------------------------------------
 
 
-def _grad_and_shape(grad_output, input_shape, layout):
+def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
     """Validated 4-D grad_output (kernel-ready), 4-D input shape, input dims,
-    whether unbatched."""
+    whether unbatched, the dtype to return (as `_pool_input`)."""
     layout = check_layout(layout)
-    g = as_float_array("grad_output", grad_output)
+    if keep_dtype:
+        g, result_dtype = as_value_array("grad_output", grad_output)
+    else:
+        g = as_float_array("grad_output", grad_output)
+        result_dtype = g.dtype
     what = "(N, C, OH, OW)" if layout == "NCHW" else "(N, OH, OW, C)"
     check_ndim("grad_output", g, (3, 4), f"3-D (unbatched) or 4-D {what}")
     try:
@@ -314,7 +328,7 @@ def _grad_and_shape(grad_output, input_shape, layout):
             f"`grad_output` of shape {g.shape[unbatched:]} does not match `input_shape` "
             f"{shape[unbatched:]}: batch and channel axes must agree ({layout})"
         )
-    return to_kernel_array(g, g.dtype), shape, dims, unbatched
+    return to_kernel_array(g, g.dtype), shape, dims, unbatched, result_dtype
 
 
 def max_pool2d_backward(grad_output, indices, input_shape, *, layout="NCHW"):
@@ -340,7 +354,9 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, layout="NCHW"):
     Returns
     -------
     grad_input : ndarray, shape `input_shape`
-        Same float dtype as `grad_output` (after promotion).
+        The dtype of `grad_output`: integer gradients are summed in their
+        own dtype (wrapping around on overflow, as NumPy's integer sums),
+        bool ones by logical or, float16 in float32.
 
     Raises
     ------
@@ -373,7 +389,8 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, layout="NCHW"):
             [0., 4., 0.],
             [0., 0., 0.]]])
     """
-    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
+    g, shape, dims, unbatched, result_dtype = _grad_and_shape(grad_output, input_shape, layout,
+                                                              keep_dtype=True)
     layout = check_layout(layout)
     n_img, channels, height, width = dims
     idx = np.asarray(indices)
@@ -398,6 +415,8 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, layout="NCHW"):
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     grad_input = np.empty(shape, dtype=g.dtype)
     _pool.max_pool2d_backward(g, idx, grad_input, layout)
+    if grad_input.dtype != result_dtype:  # float16, summed in float32
+        grad_input = grad_input.astype(result_dtype)
     return grad_input[0] if unbatched else grad_input
 
 
@@ -446,7 +465,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
             [0.5 , 1.  , 0.5 ],
             [0.25, 0.5 , 0.25]]])
     """
-    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
+    g, shape, dims, unbatched, _ = _grad_and_shape(grad_output, input_shape, layout)
     layout = check_layout(layout)
     n_img, channels, height, width = dims
     geom = pool_geometry((height, width), kernel_size, stride, padding, 1, ceil_mode)

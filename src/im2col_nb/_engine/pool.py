@@ -113,9 +113,10 @@ class PoolCall:
     """A validated pooling call: the kernel-ready 4-D input, its problem and
     whether the user's input had no batch axis."""
 
-    x: np.ndarray          # (N, C, H, W) or (N, H, W, C), C-contiguous float32/float64
+    x: np.ndarray          # (N, C, H, W) or (N, H, W, C), C-contiguous
     problem: PoolProblem
     unbatched: bool
+    result_dtype: np.dtype  # what the user gets back (float16 input: computed in float32)
 
     def finish(self, arr: np.ndarray) -> np.ndarray:
         """`arr` without the batch axis the user's input did not have."""
@@ -123,7 +124,7 @@ class PoolCall:
 
 
 def pool_call(op: str, x: np.ndarray, layout: str, geom: Geometry, unbatched: bool,
-              **flags) -> PoolCall:
+              result_dtype=None, **flags) -> PoolCall:
     """The `PoolCall` of validated arguments (`flags`: PoolProblem's)."""
     if layout == "NCHW":
         n_img, channels, *size = x.shape
@@ -131,7 +132,7 @@ def pool_call(op: str, x: np.ndarray, layout: str, geom: Geometry, unbatched: bo
         n_img, *size, channels = x.shape
     dtype = _DTYPE_NAMES.get(x.dtype) or x.dtype.name
     problem = PoolProblem(op, n_img, channels, tuple(size), geom, dtype, layout, **flags)
-    return PoolCall(x, problem, unbatched)
+    return PoolCall(x, problem, unbatched, x.dtype if result_dtype is None else result_dtype)
 
 
 def pool_method(op: str, method) -> str:
@@ -216,6 +217,13 @@ def _everything(problem, machine):
     return None
 
 
+def _floats_only(problem, machine):
+    if problem.dtype in ("float32", "float64"):
+        return None
+    return (f"it reduces a zero-padded patch matrix, float inputs only (got {problem.dtype}); "
+            "the direct kernel keeps the dtype")
+
+
 # im2col's time over the direct kernel's, per (op, layout). Measured with
 # ``python bench/bench_pooling.py`` (Numba backend, float32, best of 7 on a
 # shared 2-core machine; the Notes of max_pool2d / avg_pool2d), input
@@ -252,7 +260,8 @@ for _op, _direct, _im2col, _reduce in (("max_pool2d", _max_direct, _max_im2col, 
                                        ("avg_pool2d", _avg_direct, _avg_im2col, "sum")):
     # direct first: it also wins a tie
     register(Method(_op, "direct", _DIRECT, _everything, lambda p, m: 1.0, _direct))
-    register(Method(_op, "im2col", _IM2COL.format(_reduce), _everything, _im2col_estimate,
+    register(Method(_op, "im2col", _IM2COL.format(_reduce),
+                    _floats_only if _op == "max_pool2d" else _everything, _im2col_estimate,
                     _im2col))
 del _op, _direct, _im2col, _reduce
 

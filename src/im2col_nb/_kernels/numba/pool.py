@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..._core.dtypes import lowest
 from ._jit import JIT_OPTIONS as _JIT
 from ._jit import valid_range as _valid_range
 
@@ -119,19 +120,19 @@ def _row_add(dest, src, step):
 
 
 @njit(parallel=True, **_JIT)
-def _max_direct_planes(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
+def _max_direct_planes(x, out, indices, lowest, kernel_h, kernel_w, stride_h, stride_w,
                        pad_top, pad_left, dilation_h, dilation_w):
     # x (P, H, W) planes, out/indices (P, OH, OW); one task per output row.
     # Tap-outer loops: for each window tap (ki, kj) the update runs over the
     # whole output row as a branch-free select, which LLVM vectorises; every
     # output still sees its taps in row-major window order. The running best
-    # starts at -inf with the index of the window's first real tap, so a
-    # window of -inf values reports that tap, as PyTorch does.
+    # starts at `lowest` (-inf; an integer dtype's minimum) with the index of
+    # the window's first real tap, so a window of -inf values reports that
+    # tap, as PyTorch does.
     planes, height, width = x.shape
     out_h = out.shape[1]
     out_w = out.shape[2]
     want = indices.shape[0] > 0
-    neg_inf = -np.inf
     for task in prange(planes * out_h):
         p = task // out_h
         i = task - p * out_h
@@ -140,7 +141,7 @@ def _max_direct_planes(x, out, indices, kernel_h, kernel_w, stride_h, stride_w,
         plane = x[p]
         dest = out[p, i]
         for j in range(out_w):
-            dest[j] = neg_inf
+            dest[j] = lowest
         if want:
             hb = h0 + ki_lo * dilation_h
             for j in range(out_w):
@@ -283,7 +284,7 @@ def max_pool2d_direct(x, out, indices, geom):
     args = (geom.kernel_h, geom.kernel_w, geom.stride_h, geom.stride_w, geom.pad_top,
             geom.pad_left, geom.dilation_h, geom.dilation_w)
     if x.shape[3] == 1:
-        _max_direct_planes(_planes(x), _planes(out), _planes(indices), *args)
+        _max_direct_planes(_planes(x), _planes(out), _planes(indices), lowest(x.dtype), *args)
     else:
         _max_direct_nhwc(x, out, indices, *args)
 

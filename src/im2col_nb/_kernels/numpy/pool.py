@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._core.dtypes import lowest
+
 from ._slices import tap_slice as _tap_slice
 
 
@@ -97,9 +99,9 @@ def _update(dest, idx, v, flat, valid):
 
 def max_pool2d_direct(x, out, indices, geom):
     _, height, width, _ = x.shape
-    padded = _pad_hw(x, geom, -np.inf)
+    padded = _pad_hw(x, geom, lowest(x.dtype))
     want = indices.shape[0] > 0
-    out[...] = -np.inf
+    out[...] = lowest(x.dtype)
     if want:
         indices[...] = _first_index(geom, width, 0, geom.out_h)[None, :, :, None]
     for ki in range(geom.kernel_h):
