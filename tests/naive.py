@@ -549,6 +549,12 @@ def pool_output_size_nd(size, k, s, lo, hi, d, ceil_mode):
     return num // s + 1
 
 
+def _num(a):
+    """float64, or complex128 for complex input (the N-D references take both)."""
+    a = np.asarray(a)
+    return a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
+
+
 def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Like F.conv1d / conv2d / conv3d (d = x.ndim - 2), in float64.
 
@@ -556,8 +562,7 @@ def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x[n, c, *(o*stride - low + k*dilation)] * w[f, c - group start, *k],
     positions outside the input reading zero.
     """
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(weight, dtype=np.float64)
+    x, w = _num(x), _num(weight)
     N, C = x.shape[:2]
     size = x.shape[2:]
     d = len(size)
@@ -568,12 +573,12 @@ def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out_size = tuple(conv_output_size(n, k, s, lo, hi, dl)
                      for n, k, s, (lo, hi), dl in zip(size, kernel, stride, pads, dilation))
     Fg = F // groups
-    out = np.zeros((N, F) + out_size, dtype=np.float64)
+    out = np.zeros((N, F) + out_size, dtype=np.result_type(x, w, _num(0 if bias is None else bias)))
     for n in range(N):
         for f in range(F):
             g = f // Fg
             for o in itertools.product(*(range(m) for m in out_size)):
-                total = 0.0 if bias is None else float(bias[f])
+                total = 0.0 if bias is None else bias[f]
                 for c in range(Cg):
                     for k in itertools.product(*(range(m) for m in kernel)):
                         pos = tuple(oi * s - lo + ki * dl for oi, ki, s, (lo, _), dl
@@ -588,8 +593,7 @@ def conv_nd_input_grad(input_shape, weight, grad_output, stride=1, padding=0, di
                        groups=1):
     """dL/dx of conv_nd: every output gradient flows back along each tap to
     the input position that tap read (positions in the padding drop out)."""
-    w = np.asarray(weight, dtype=np.float64)
-    gy = np.asarray(grad_output, dtype=np.float64)
+    w, gy = _num(weight), _num(grad_output)
     N, C = (int(s) for s in input_shape[:2])
     size = tuple(int(s) for s in input_shape[2:])
     d = len(size)
@@ -598,7 +602,7 @@ def conv_nd_input_grad(input_shape, weight, grad_output, stride=1, padding=0, di
     stride, dilation = _per_axis(stride, d), _per_axis(dilation, d)
     pads = pads_nd(padding, size, kernel, stride, dilation)
     Fg = F // groups
-    gx = np.zeros((N, C) + size, dtype=np.float64)
+    gx = np.zeros((N, C) + size, dtype=np.result_type(w, gy))
     for n in range(N):
         for f in range(F):
             g = f // Fg
@@ -608,7 +612,8 @@ def conv_nd_input_grad(input_shape, weight, grad_output, stride=1, padding=0, di
                         pos = tuple(oi * s - lo + ki * dl for oi, ki, s, (lo, _), dl
                                     in zip(o, k, stride, pads, dilation))
                         if all(0 <= p < m for p, m in zip(pos, size)):
-                            gx[(n, g * Cg + c) + pos] += gy[(n, f) + o] * w[(f, c) + k]
+                            # complex: PyTorch's gradient uses conj(w)
+                            gx[(n, g * Cg + c) + pos] += gy[(n, f) + o] * np.conj(w[(f, c) + k])
     return gx
 
 
@@ -616,8 +621,7 @@ def conv_nd_weight_grad(x, weight_shape, grad_output, stride=1, padding=0, dilat
                         groups=1):
     """dL/dw of conv_nd: the sum over images and output positions of the
     output gradient times the input value each tap read."""
-    x = np.asarray(x, dtype=np.float64)
-    gy = np.asarray(grad_output, dtype=np.float64)
+    x, gy = _num(x), _num(grad_output)
     N = x.shape[0]
     size = x.shape[2:]
     d = len(size)
@@ -626,7 +630,7 @@ def conv_nd_weight_grad(x, weight_shape, grad_output, stride=1, padding=0, dilat
     stride, dilation = _per_axis(stride, d), _per_axis(dilation, d)
     pads = pads_nd(padding, size, kernel, stride, dilation)
     Fg = F // groups
-    gw = np.zeros((F, Cg) + kernel, dtype=np.float64)
+    gw = np.zeros((F, Cg) + kernel, dtype=np.result_type(x, gy))
     for n in range(N):
         for f in range(F):
             g = f // Fg
@@ -636,7 +640,8 @@ def conv_nd_weight_grad(x, weight_shape, grad_output, stride=1, padding=0, dilat
                         pos = tuple(oi * s - lo + ki * dl for oi, ki, s, (lo, _), dl
                                     in zip(o, k, stride, pads, dilation))
                         if all(0 <= p < m for p, m in zip(pos, size)):
-                            gw[(f, c) + k] += gy[(n, f) + o] * x[(n, g * Cg + c) + pos]
+                            # complex: PyTorch's gradient uses conj(x)
+                            gw[(f, c) + k] += gy[(n, f) + o] * np.conj(x[(n, g * Cg + c) + pos])
     return gw
 
 
@@ -649,8 +654,7 @@ def conv_transpose_nd(x, weight, bias=None, stride=1, padding=0, output_padding=
     cut from the start of each axis and OUT = (size-1)*s - low - high +
     d*(k-1) + output_padding + 1 kept.
     """
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(weight, dtype=np.float64)
+    x, w = _num(x), _num(weight)
     N, C = x.shape[:2]
     size = x.shape[2:]
     d = len(size)
@@ -666,7 +670,8 @@ def conv_transpose_nd(x, weight, bias=None, stride=1, padding=0, output_padding=
     if min(out_size) <= 0:
         raise ValueError("output size is not positive")
     full = np.zeros((N, F) + tuple((n - 1) * s + dl * (k - 1) + 1 + op for n, s, dl, k, op
-                                   in zip(size, stride, dilation, kernel, opad)))
+                                   in zip(size, stride, dilation, kernel, opad)),
+                    dtype=np.result_type(x, w, _num(0 if bias is None else bias)))
     for n in range(N):
         for c in range(C):
             g = c // Cg
@@ -678,7 +683,7 @@ def conv_transpose_nd(x, weight, bias=None, stride=1, padding=0, output_padding=
     crop = tuple(slice(lo, lo + m) for (lo, _), m in zip(pads, out_size))
     out = full[(slice(None), slice(None)) + crop].copy()
     if bias is not None:
-        out += np.asarray(bias, dtype=np.float64).reshape((1, F) + (1,) * d)
+        out += _num(bias).reshape((1, F) + (1,) * d)
     return out
 
 

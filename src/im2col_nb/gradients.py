@@ -18,6 +18,7 @@ import numpy as np
 
 from ._core.validation import as_float_array, check_layout, check_ndim, result_dtype, to_kernel_array
 from ._core.workspace import resolve_budget
+from ._engine.complex import bilinear, is_complex
 from ._engine.grad import pick, run_input_grad, run_weight_grad
 from ._engine.problem import argument_names, grad_output_arg, prepare_conv, shaped_problem
 
@@ -73,7 +74,7 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     Raises
     ------
     TypeError
-        `input_shape` not a tuple of ints; complex/object arrays;
+        `input_shape` not a tuple of ints; object arrays;
         non-integer geometry.
     ValueError
         `input_shape` of the wrong length or negative, `weight` not matching
@@ -84,6 +85,12 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
 
     Notes
     -----
+    Complex operands follow PyTorch's autograd: the result is the adjoint
+    (conjugate transpose) of the convolution applied to `grad_output`, i.e.
+    the real computation with ``conj(weight)``, run as real ones (see
+    `conv2d`); `conv2d_weight_grad` likewise pairs `grad_output` with
+    ``conj(input)``.
+
     Cost: ``2*N*F*(C/groups)*kh*kw*OH*OW`` flops in BLAS (the forward's),
     plus one col2im pass over the patch matrix. The patch matrix is built in
     chunks of images, then of channels of one image (NCHW) or of output rows
@@ -108,6 +115,12 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     >>> bool(np.isclose(np.sum(conv2d(x, w, stride=2, padding=1) * y), np.sum(x * gx)))
     True
     """
+    if is_complex(weight, grad_output):
+        # the adjoint of a complex convolution uses the conjugate weight
+        return bilinear(lambda w, g, _: conv2d_input_grad(
+            input_shape, w, g, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method),
+            weight, grad_output, conjugate_a=True)
     shape, p, go4 = shaped_problem("input", input_shape, weight, grad_output,
                                     stride, padding, dilation, groups, layout)
     run_input_grad("conv2d_input_grad", p.problem, go4, p.weight, p.x,
@@ -156,7 +169,7 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     Raises
     ------
     TypeError
-        `weight_shape` not a tuple of ints; complex/object arrays;
+        `weight_shape` not a tuple of ints; object arrays;
         non-integer geometry.
     ValueError
         `weight_shape` of the wrong length, negative or not matching the
@@ -187,6 +200,12 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     >>> bool(np.isclose(np.sum(conv2d(x, w, padding="same") * y), np.sum(w * gw)))
     True
     """
+    if is_complex(input, grad_output):
+        # the gradient of a complex weight pairs the output gradient with conj(input)
+        return bilinear(lambda x, g, _: conv2d_weight_grad(
+            x, weight_shape, g, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method),
+            input, grad_output, conjugate_a=True)
     shape, p, go4 = shaped_problem("weight", weight_shape, input, grad_output,
                                     stride, padding, dilation, groups, layout)
     run_weight_grad(p.problem, p.x, go4, p.weight, resolve_budget(max_workspace_bytes), method)
@@ -230,6 +249,9 @@ def conv2d_bias_grad(grad_output, *, layout="NCHW"):
     array([32., 32., 32.])
     """
     layout = check_layout(layout)
+    if is_complex(grad_output):
+        go = np.asarray(grad_output)
+        return bilinear(lambda g, _a, _b: conv2d_bias_grad(g, layout=layout), go, 1.0)
     go = as_float_array("grad_output", grad_output)
     check_ndim("grad_output", go, (2, 3, 4),
                "2-D (OH, OW), 3-D (unbatched) or 4-D "
@@ -297,6 +319,13 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
            [ 6., 12., 12.,  6.],
            [ 3.,  6.,  6.,  3.]])
     """
+    if is_complex(input, weight, grad_output):
+        geometry = (stride, padding, dilation, groups)
+        return (conv2d_input_grad(np.shape(input), weight, grad_output, *geometry, layout=layout,
+                                  max_workspace_bytes=max_workspace_bytes, method=input_method),
+                conv2d_weight_grad(input, np.shape(weight), grad_output, *geometry, layout=layout,
+                                   max_workspace_bytes=max_workspace_bytes, method=weight_method),
+                conv2d_bias_grad(grad_output, layout=layout))
     p = prepare_conv(input, weight, None, stride, padding, dilation, groups, layout)
     go = as_float_array("grad_output", grad_output)
     dtype = result_dtype(p.x, go)

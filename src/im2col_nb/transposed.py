@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core.workspace import resolve_budget
+from ._engine.complex import bilinear, is_complex
 from ._engine.grad import run_input_grad
 from ._engine.problem import prepare_transpose
 
@@ -77,7 +78,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Raises
     ------
     TypeError
-        Complex/object arrays; non-integer geometry.
+        Object arrays; non-integer geometry (complex operands are taken, as
+        in `conv2d`).
     ValueError
         Wrong number of dimensions; ``weight.shape[0]`` not the input
         channels; `groups` not dividing them; `bias` not of shape (F,);
@@ -118,6 +120,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose2d(np.ones((3, 5, 5)), np.ones((3, 2, 4, 4)), stride=2).shape
     (2, 12, 12)
     """
+    if is_complex(input, weight, bias):
+        return bilinear(lambda x, w, b: conv_transpose2d(
+            x, w, b, stride, padding, output_padding, groups, dilation, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method), input, weight, bias)
     call = prepare_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                              layout)
     out = np.empty(call.out_shape, dtype=call.x.dtype)
