@@ -172,6 +172,7 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
     height, width = pair("output_size", output_size)
     geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False,
                          input_name="output_size")
+    check_mode_fits(mode, (height, width), geom.padding)
     n_img, rows, length = cols.shape
     if rows % geom.kernel_area:
         raise ValueError(
@@ -183,7 +184,6 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
             f"`input` has {length} patches (last axis) but output_size {(height, width)} with this "
             f"geometry gives {geom.out_h}x{geom.out_w} = {geom.out_area}"
         )
-    check_mode_fits(mode, (height, width), geom.padding)
     cols = to_kernel_array(cols, arr.dtype)
     out = np.empty((n_img, rows // geom.kernel_area, height, width), dtype=cols.dtype)
     if out.size:
