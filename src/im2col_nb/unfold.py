@@ -436,8 +436,6 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
         What the padding holds, as ``torch.nn.Conv3d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
 
-    A tuple argument may also have a single entry, used on every axis.
-
     Returns
     -------
     cols : ndarray, shape (N, C*kd*kh*kw, OD*OH*OW) or (C*kd*kh*kw, OD*OH*OW)
@@ -461,6 +459,9 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     Memory: the result has ``kd*kh*kw`` times as many elements as the output
     positions times channels (27x the input for a 3x3x3 kernel at stride 1);
     nothing else of that size is allocated, padding modes included.
+
+    A tuple argument with a single entry applies it to every axis, as in
+    PyTorch.
 
     Examples
     --------
