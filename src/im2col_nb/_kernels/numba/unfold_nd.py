@@ -59,7 +59,7 @@ def _last_axis_runs(t2):
     return step, run_lo, run_hi
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _copy_line(xf, line, dest, d, t2k, lo, hi, step, out):
     # One output row of tap k along the last axis: dest[d + o] = input line
     # at t2k[o] (xf[line + t2k[o]]), 0 where the table is negative. [lo, hi)
