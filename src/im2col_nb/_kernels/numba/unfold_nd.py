@@ -89,7 +89,10 @@ def _im2col_nd(x, cols, t0, t1, t2, step, run_lo, run_hi):
     # One prange task per (n, c, k0, o0, k1): it owns the K2 patch rows of
     # taps (k0, k1, *) of channel c, columns [o0*O1*O2, (o0+1)*O1*O2), so
     # tasks write disjoint memory; a single volume (N*C = 1) still has
-    # K0*O0*K1 tasks to spread over the threads.
+    # K0*O0*K1 tasks to spread over the threads. Source line outer, tap k2
+    # inner: the K2 taps read the line while it is in L1 (measured faster
+    # than one sequential stream per tap), and `_copy_line` is inlined (a
+    # call per 54-element row made 3-D k3 on 56-wide maps 1.5x slower).
     n_img, channels, s0, s1, s2 = x.shape
     k0n, o0n = t0.shape
     k1n, o1n = t1.shape
