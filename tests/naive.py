@@ -812,3 +812,94 @@ def avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride=None, pad
                 for pos in itertools.product(*(range(a, b) for a, b, _ in win)):
                     gx[(n, c) + pos] += share
     return gx
+
+
+# ----------------------------------------------------------------------------
+# N-D unfold  (im2col1d / im2col3d, and padding modes for any number of axes)
+# ----------------------------------------------------------------------------
+#
+# Padding is given resolved: `padding` is one (low, high) pair per spatial
+# axis. The forward pads the input with np.pad; the adjoint maps every padded
+# position to the input element it copies with `mode_source`, written out
+# case by case (no np.pad): the two are independent, and the adjoint
+# identity <unfold_nd(x), y> == <x, fold_nd(y)> ties them together.
+
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                   "circular": "wrap", "symmetric": "symmetric"}
+
+
+def mode_source(i, n, mode):
+    """Input index (0 <= . < n) that position i of the padded axis copies,
+    or None for zero padding."""
+    if 0 <= i < n:
+        return i
+    if mode == "zeros":
+        return None
+    if mode == "replicate":
+        return 0 if i < 0 else n - 1
+    if mode == "circular":
+        return i % n
+    if mode == "reflect":          # ... 2 1 | 0 1 2 3 | 2 1 ...  (edge not repeated)
+        if n == 1:
+            return 0
+        m = i % (2 * n - 2)
+        return m if m < n else 2 * n - 2 - m
+    if mode == "symmetric":        # ... 1 0 | 0 1 2 3 | 3 2 ...  (edge repeated)
+        m = i % (2 * n)
+        return m if m < n else 2 * n - 1 - m
+    raise ValueError(mode)
+
+
+def _nd_args(ndim, kernel_size, dilation, stride):
+    def tup(v):
+        return (int(v),) * ndim if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
+    return tup(kernel_size), tup(dilation), tup(stride)
+
+
+def unfold_nd(x, kernel_size, dilation, padding, stride, padding_mode="zeros"):
+    """(N, C, *S) -> (N, C*prod(k), prod(O)): rows c then taps in C order,
+    columns output positions in C order; `padding` one (low, high) per axis."""
+    x = np.asarray(x, dtype=np.float64)
+    ndim = x.ndim - 2
+    k, d, s = _nd_args(ndim, kernel_size, dilation, stride)
+    N, C = x.shape[:2]
+    xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in padding],
+                mode=NUMPY_PAD_MODES[padding_mode])
+    out = [conv_output_size(n, k[a], s[a], padding[a][0], padding[a][1], d[a])
+           for a, n in enumerate(x.shape[2:])]
+    taps = list(itertools.product(*(range(v) for v in k)))
+    windows = list(itertools.product(*(range(v) for v in out)))
+    cols = np.zeros((N, C * len(taps), len(windows)), dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            for t, tap in enumerate(taps):
+                for w, o in enumerate(windows):
+                    pos = tuple(o[a] * s[a] + tap[a] * d[a] for a in range(ndim))
+                    cols[n, c * len(taps) + t, w] = xp[(n, c) + pos]
+    return cols
+
+
+def fold_nd(cols, output_size, kernel_size, dilation, padding, stride, padding_mode="zeros"):
+    """The adjoint of unfold_nd: (N, C*prod(k), prod(O)) -> (N, C, *output_size);
+    an entry read from the padding is added to the element the padding copies."""
+    cols = np.asarray(cols, dtype=np.float64)
+    size = tuple(int(v) for v in output_size)
+    ndim = len(size)
+    k, d, s = _nd_args(ndim, kernel_size, dilation, stride)
+    out = [conv_output_size(size[a], k[a], s[a], padding[a][0], padding[a][1], d[a])
+           for a in range(ndim)]
+    taps = list(itertools.product(*(range(v) for v in k)))
+    windows = list(itertools.product(*(range(v) for v in out)))
+    N, CK, L = cols.shape
+    assert CK % len(taps) == 0 and L == len(windows)
+    C = CK // len(taps)
+    x = np.zeros((N, C) + size, dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            for t, tap in enumerate(taps):
+                for w, o in enumerate(windows):
+                    src = [mode_source(o[a] * s[a] - padding[a][0] + tap[a] * d[a], size[a],
+                                       padding_mode) for a in range(ndim)]
+                    if None not in src:
+                        x[(n, c) + tuple(src)] += cols[n, c * len(taps) + t, w]
+    return x

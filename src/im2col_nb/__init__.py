@@ -17,7 +17,7 @@ from .gradients import conv2d_backward, conv2d_bias_grad, conv2d_input_grad, con
 from .methods import explain
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .transposed import conv_transpose2d
-from .unfold import col2im, im2col
+from .unfold import col2im, col2im1d, col2im3d, im2col, im2col1d, im2col3d
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,8 @@ __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
     "col2im",
+    "col2im1d",
+    "col2im3d",
     "config",
     "conv2d",
     "conv2d_direct",
@@ -40,6 +42,8 @@ __all__ = [
     "get_max_workspace_bytes",
     "get_num_threads",
     "im2col",
+    "im2col1d",
+    "im2col3d",
     "info",
     "max_num_threads",
     "max_pool2d",

@@ -43,6 +43,12 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
     calls = [
         ("im2col", "im2col", (x, 3), dict(padding=1, stride=2)),
         ("col2im", "col2im", (arr(n, c * 9, out_h * out_h), (h, h), 3), {}),
+        # padding modes and 1 or 3 spatial axes: the N-D kernels (unfold_nd.py)
+        ("im2col reflect", "im2col", (x, 3), dict(padding=1, padding_mode="reflect")),
+        ("im2col1d", "im2col1d", (arr(n, c, h), 3), dict(padding=1)),
+        ("col2im1d", "col2im1d", (arr(n, c * 3, h), h, 3), dict(padding=1)),
+        ("im2col3d", "im2col3d", (arr(n, c, 4, h, h), 3), dict(padding=1, stride=2)),
+        ("col2im3d", "col2im3d", (arr(n, c * 27, 2 * (h - 2) ** 2), (4, h, h), 3), {}),
         ("conv2d NCHW", "conv2d", (x, w), dict(padding=1)),
         ("conv2d NCHW grouped", "conv2d", (x, w_grouped), dict(groups=2, stride=2)),
         ("conv2d NHWC", "conv2d", (x_nhwc, w), dict(padding=1, layout="NHWC")),

@@ -19,7 +19,7 @@ from .pool_reduce import (
     max_pool2d_reduce_rows,
 )
 from .shift import conv_shift_nchw, conv_shift_nhwc
-from ..numpy.unfold_nd import col2im_nd, im2col_nd
+from .unfold_nd import col2im_nd, im2col_nd
 
 NAME = "numba"
 
