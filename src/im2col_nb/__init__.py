@@ -15,6 +15,18 @@ from ._warmup import warmup
 from .convolution import conv2d, conv2d_direct
 from .gradients import conv2d_backward, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad
 from .methods import explain
+from .ops1d import (
+    avg_pool1d,
+    avg_pool1d_backward,
+    conv1d,
+    conv1d_backward,
+    conv1d_bias_grad,
+    conv1d_input_grad,
+    conv1d_weight_grad,
+    conv_transpose1d,
+    max_pool1d,
+    max_pool1d_backward,
+)
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .transposed import conv_transpose2d
 from .unfold import col2im, im2col
@@ -23,16 +35,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "avg_pool1d",
+    "avg_pool1d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "col2im",
     "config",
+    "conv1d",
+    "conv1d_backward",
+    "conv1d_bias_grad",
+    "conv1d_input_grad",
+    "conv1d_weight_grad",
     "conv2d",
     "conv2d_direct",
     "conv2d_backward",
     "conv2d_bias_grad",
     "conv2d_input_grad",
     "conv2d_weight_grad",
+    "conv_transpose1d",
     "conv_transpose2d",
     "explain",
     "get_backend",
@@ -42,6 +62,8 @@ __all__ = [
     "im2col",
     "info",
     "max_num_threads",
+    "max_pool1d",
+    "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "release_workspace",
