@@ -304,8 +304,12 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     Cost: ``2*N*F*(C/groups)*k*OL`` flops in BLAS, plus one im2col pass
     (``C*k*OL`` elements per sequence, chunked within
     `max_workspace_bytes`) unless the method needs none ('pointwise',
-    'shift'). The unit-axis view costs a few microseconds per call and no
-    copy.
+    'shift'). The unit-axis view costs no copy, and the 1-D validation
+    about as much as conv2d's (tiny calls within a few microseconds of it).
+    Measured with ``python bench/bench_ops1d.py`` (float32, NCL, 2 threads,
+    AMD EPYC, fastest of 3 interleaved rounds), PyTorch's time over ours on
+    16 x 64 x 16000 inputs, 64 filters: k=9 1.10 forward / 1.11 backward,
+    k=3 1.94 / 1.64, k=2 dilation 8 causal 2.63 / 2.00.
 
     Examples
     --------
