@@ -14,7 +14,7 @@ import naive
 from conftest import tolerance
 from im2col_nb._engine.registry import methods
 
-SMALL = settings(max_examples=30, deadline=None,
+SMALL = settings(max_examples=100, deadline=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture,
                                         HealthCheck.too_slow, HealthCheck.filter_too_much])
 LAYOUTS = ("NCL", "NLC")
