@@ -142,7 +142,8 @@ def pool_problems(draw):
     s = draw(st.sampled_from([None, 1, 2, 3, (2,)]))
     p = draw(st.integers(0, k // 2))
     L = max(1, d * (k - 1) + 1 - 2 * p, d) + draw(st.integers(0, 6))
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), L), k=draw(st.sampled_from([k, (k,)])),
+    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), L),
+                k=draw(st.sampled_from([k, (k,)])),
                 s=s, p=draw(st.sampled_from([p, (p,)])), d=d, ceil=draw(st.booleans()),
                 cip=draw(st.booleans()), div=draw(st.sampled_from([None, None, 1, 3, -2])),
                 layout=draw(st.sampled_from(LAYOUTS)), batched=draw(st.booleans()),
@@ -325,7 +326,8 @@ def test_explain_reports_the_unit_axis_problem():
     w = np.empty((16, 8, 3), np.float32)
     choice = nb.explain("conv1d", x, w, padding=1)
     assert choice.op == "conv1d" and "1x100" in choice.problem and "1x3" in choice.problem
-    assert choice.method == nb.explain("conv2d", x[:, :, None], w[:, :, None], padding=((0, 0), (1, 1))).method
+    unit_axis = nb.explain("conv2d", x[:, :, None], w[:, :, None], padding=((0, 0), (1, 1)))
+    assert choice.method == unit_axis.method
     assert nb.explain(nb.conv1d_input_grad, x.shape, w, np.empty((4, 16, 98), np.float32)).op == \
         "conv1d_input_grad"
     assert nb.explain("conv1d_weight_grad", x, w.shape, np.empty((4, 16, 98), np.float32)).method in \
@@ -441,7 +443,8 @@ W = np.ones((3, 4, 3))
     (lambda: nb.max_pool1d(np.ones(10), 2), r"`input` must be 2-D \(C, L\) or 3-D"),
     (lambda: nb.max_pool1d(X, 2, layout="NHWC"), r"`layout` must be 'NCL' or 'NLC'"),
     (lambda: nb.max_pool1d(X, 3, padding=2), r"`padding` must be at most half of `kernel_size`"),
-    (lambda: nb.avg_pool1d(X, 2, padding=(1, 1)), r"`padding` must be an int or a tuple of 1 int for avg_pool1d"),
+    (lambda: nb.avg_pool1d(X, 2, padding=(1, 1)),
+     r"`padding` must be an int or a tuple of 1 int for avg_pool1d"),
     (lambda: nb.avg_pool1d(X, 2, divisor_override=0), r"`divisor_override` must not be zero"),
     (lambda: nb.avg_pool1d(X, 20), r"`kernel_size` \(20,\) .* padded input \(10,\)"),
     (lambda: nb.max_pool1d_backward(np.ones((2, 4, 5)), np.full((2, 4, 5), 10), X.shape),
