@@ -15,6 +15,18 @@ from ._warmup import warmup
 from .convolution import conv2d, conv2d_direct
 from .gradients import conv2d_backward, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad
 from .methods import explain
+from .ops1d import (
+    avg_pool1d,
+    avg_pool1d_backward,
+    conv1d,
+    conv1d_backward,
+    conv1d_bias_grad,
+    conv1d_input_grad,
+    conv1d_weight_grad,
+    conv_transpose1d,
+    max_pool1d,
+    max_pool1d_backward,
+)
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .transposed import conv_transpose2d
 from .unfold import col2im, col2im1d, col2im3d, im2col, im2col1d, im2col3d
@@ -23,18 +35,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "avg_pool1d",
+    "avg_pool1d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "col2im",
     "col2im1d",
     "col2im3d",
     "config",
+    "conv1d",
+    "conv1d_backward",
+    "conv1d_bias_grad",
+    "conv1d_input_grad",
+    "conv1d_weight_grad",
     "conv2d",
     "conv2d_direct",
     "conv2d_backward",
     "conv2d_bias_grad",
     "conv2d_input_grad",
     "conv2d_weight_grad",
+    "conv_transpose1d",
     "conv_transpose2d",
     "explain",
     "get_backend",
@@ -46,6 +66,8 @@ __all__ = [
     "im2col3d",
     "info",
     "max_num_threads",
+    "max_pool1d",
+    "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "release_workspace",

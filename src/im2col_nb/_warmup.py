@@ -100,6 +100,32 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
             (f"conv_transpose2d {layout}", "conv_transpose2d",
              (gg, w), dict(stride=2, layout=layout)),
         ]
+    # sequences: the 2-D kernels on a unit leading axis (no kernels of their own)
+    seq = arr(n, c, h)
+    seq_nlc = np.ascontiguousarray(seq.transpose(0, 2, 1))
+    w1 = arr(f, c, 3)
+    go1 = arr(n, f, h - 2)
+    go1_nlc = np.ascontiguousarray(go1.transpose(0, 2, 1))
+    pool_go1 = arr(n, c, h // 2)
+    idx1 = np.broadcast_to(2 * np.arange(h // 2), (n, c, h // 2)).astype(np.int64)
+    for layout, xx, gg in (("NCL", seq, go1), ("NLC", seq_nlc, go1_nlc)):
+        calls += [
+            (f"conv1d {layout}", "conv1d", (xx, w1), dict(padding=1, layout=layout)),
+            (f"conv1d_input_grad {layout}", "conv1d_input_grad", (xx.shape, w1, gg),
+             dict(layout=layout)),
+            (f"conv1d_weight_grad {layout}", "conv1d_weight_grad", (xx, w1.shape, gg),
+             dict(layout=layout)),
+            (f"conv1d_backward {layout}", "conv1d_backward", (xx, w1, gg), dict(layout=layout)),
+            (f"conv1d_bias_grad {layout}", "conv1d_bias_grad", (gg,), dict(layout=layout)),
+            (f"conv_transpose1d {layout}", "conv_transpose1d", (gg, w1),
+             dict(stride=2, layout=layout)),
+            (f"max_pool1d {layout}", "max_pool1d", (xx, 2), dict(return_indices=True, layout=layout)),
+            (f"avg_pool1d {layout}", "avg_pool1d", (xx, 3), dict(stride=2, padding=1, layout=layout)),
+        ]
+    calls += [
+        ("max_pool1d_backward", "max_pool1d_backward", (pool_go1, idx1, seq.shape), {}),
+        ("avg_pool1d_backward", "avg_pool1d_backward", (pool_go1, seq.shape, 2), {}),
+    ]
     return [call for call in calls if hasattr(im2col_nb, call[1])]
 
 

@@ -20,6 +20,7 @@ from ._engine.pool import explain_pool2d, pool_method
 from ._engine.problem import prepare_conv, prepare_transpose, shaped_problem
 from .convolution import conv2d
 from .gradients import conv2d_input_grad, conv2d_weight_grad
+from . import ops1d as _ops1d
 from .pooling import avg_pool2d, avg_pool_call, max_pool2d, max_pool_call
 from .transposed import conv_transpose2d
 
@@ -91,6 +92,22 @@ _EXPLAINERS = {
 }
 
 
+def _explain_1d(function):
+    """The explainer of a 1-D op: the 2-D engine's choice for the problem
+    with a unit leading spatial axis, reported under the 1-D op's name."""
+    return lambda args, kwargs: function(*args, **kwargs)
+
+
+_EXPLAINERS.update({
+    "conv1d": _explain_1d(_ops1d._explain_conv1d),
+    "conv1d_input_grad": _explain_1d(_ops1d._explain_conv1d_input_grad),
+    "conv1d_weight_grad": _explain_1d(_ops1d._explain_conv1d_weight_grad),
+    "conv_transpose1d": _explain_1d(_ops1d._explain_conv_transpose1d),
+    "max_pool1d": _explain_1d(_ops1d._explain_max_pool1d),
+    "avg_pool1d": _explain_1d(_ops1d._explain_avg_pool1d),
+})
+
+
 def explain(op, *args, **kwargs):
     """The method a call would run, and every alternative, without running it.
 
@@ -99,8 +116,12 @@ def explain(op, *args, **kwargs):
     op : str or function
         The operation to explain, by name or the function itself:
         ``'conv2d'``, ``'conv2d_direct'``, ``'conv2d_input_grad'``,
-        ``'conv2d_weight_grad'``, ``'conv_transpose2d'``, ``'max_pool2d'`` or
-        ``'avg_pool2d'`` (the pooling gradients have one method each).
+        ``'conv2d_weight_grad'``, ``'conv_transpose2d'``, ``'max_pool2d'``,
+        ``'avg_pool2d'``, or a 1-D op: ``'conv1d'``, ``'conv1d_input_grad'``,
+        ``'conv1d_weight_grad'``, ``'conv_transpose1d'``, ``'max_pool1d'``,
+        ``'avg_pool1d'`` (the 2-D method chosen for the problem with a unit
+        leading spatial axis, which is how they run). The pooling gradients
+        have one method each.
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
         and dtypes are read, so ``np.empty`` arrays of the right shapes do.
@@ -158,6 +179,13 @@ def explain(op, *args, **kwargs):
 
     >>> im2col_nb.explain("max_pool2d", x, 3, stride=2, padding=1).method
     'direct'
+
+    Sequences (1-D ops) report the 2-D method their unit-axis problem runs:
+
+    >>> choice = im2col_nb.explain("conv1d", np.empty((4, 8, 100), np.float32),
+    ...                            np.empty((16, 8, 3), np.float32), method="im2col")
+    >>> choice.op, choice.method
+    ('conv1d', 'im2col')
     """
     name = getattr(op, "__name__", op)
     if not isinstance(name, str) or name not in _EXPLAINERS:
