@@ -15,6 +15,8 @@ from ._warmup import warmup
 from .convolution import conv2d, conv2d_direct
 from .gradients import conv2d_backward, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad
 from .methods import explain
+from .ops3d import (conv3d, conv3d_backward, conv3d_bias_grad, conv3d_input_grad,
+                    conv3d_weight_grad, conv_transpose3d)
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .transposed import conv_transpose2d
 from .unfold import col2im, im2col
@@ -33,7 +35,13 @@ __all__ = [
     "conv2d_bias_grad",
     "conv2d_input_grad",
     "conv2d_weight_grad",
+    "conv3d",
+    "conv3d_backward",
+    "conv3d_bias_grad",
+    "conv3d_input_grad",
+    "conv3d_weight_grad",
     "conv_transpose2d",
+    "conv_transpose3d",
     "explain",
     "get_backend",
     "get_config",
