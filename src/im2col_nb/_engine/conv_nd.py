@@ -432,16 +432,19 @@ def weight_grad_im2col(x, go, gw, geom, groups, budget) -> None:
     t0, t1, t2 = _tables(x.shape[2:], geom)
     gw3 = gw.reshape(groups, fg, kg)
     go3 = go.reshape(n_img, filters, geom.out_area)
-    part = np.empty((fg, kg), gw.dtype)
+    # gw^T = cols @ go^T: OpenBLAS runs this orientation (a long inner
+    # dimension, the patch matrix untransposed) 3.5x faster than go @ cols^T
+    # (64 x 864 x 18816, float32, 2 threads: 62 against 215 ms)
+    part = np.empty((kg, fg), gw.dtype)
     for n0, n1, r0, r1 in chunks(n_img, geom.out[0], _cols_row_bytes(channels, geom, x.itemsize),
                                  budget):
         cols = scratch((n1 - n0, channels * geom.kernel_area, (r1 - r0) * plane), x.dtype)
         backend.im2col_nd(x[n0:n1], cols, np.ascontiguousarray(t0[:, r0:r1]), t1, t2)
         for i in range(n1 - n0):
             for g in range(groups):
-                np.matmul(go3[n0 + i, g * fg:(g + 1) * fg, r0 * plane:r1 * plane],
-                          cols[i, g * kg:(g + 1) * kg].T, out=part)
-                gw3[g] += part
+                np.matmul(cols[i, g * kg:(g + 1) * kg],
+                          go3[n0 + i, g * fg:(g + 1) * fg, r0 * plane:r1 * plane].T, out=part)
+                gw3[g] += part.T
 
 
 def weight_grad_pointwise(x, go, gw, geom, groups, budget) -> None:
@@ -452,11 +455,11 @@ def weight_grad_pointwise(x, go, gw, geom, groups, budget) -> None:
     x3 = x.reshape(n_img, channels, -1)
     go3 = go.reshape(n_img, filters, -1)
     gw3 = gw.reshape(groups, fg, cg)
-    part = np.empty((fg, cg), gw.dtype)
+    part = np.empty((cg, fg), gw.dtype)
     for i in range(n_img):
         for g in range(groups):
-            np.matmul(go3[i, g * fg:(g + 1) * fg], x3[i, g * cg:(g + 1) * cg].T, out=part)
-            gw3[g] += part
+            np.matmul(x3[i, g * cg:(g + 1) * cg], go3[i, g * fg:(g + 1) * fg].T, out=part)
+            gw3[g] += part.T
 
 
 # ---------------------------------------------------------------------------
