@@ -413,3 +413,40 @@ def test_one_tuples_mean_every_axis(rng):
     pads = pads_nd("same", x.shape[2:], w.shape[2:], (2, 2, 2), (1, 1, 1))
     np.testing.assert_array_equal(nb.conv3d(x, w, stride=2, padding="same"),
                                   nb.conv3d(x, w, stride=2, padding=pads))
+
+
+def test_backward_promotes_dtype(rng):
+    x = rng.standard_normal((1, 2, 4, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 2, 2, 2)).astype(np.float32)
+    go = rng.standard_normal((1, 3, 3, 3, 3))                     # float64
+    gx, gw, gb = nb.conv3d_backward(x, w, go)
+    assert gx.dtype == gw.dtype == gb.dtype == np.float64
+    np.testing.assert_allclose(gx, conv_nd_input_grad(x.shape, w, go), atol=1e-5)
+    np.testing.assert_allclose(gw, conv_nd_weight_grad(x, w.shape, go), atol=1e-5)
+
+
+def test_drivers_reach_the_data_only_through_the_nd_kernels(backend, rng, monkeypatch):
+    # a replacement im2col_nd / col2im_nd (as the Numba kernel will be) is
+    # what every im2col/col2im method runs: spy on the backend's two entries
+    from im2col_nb._core.backend import backend_module
+
+    module = backend_module()
+    seen = []
+    for name in ("im2col_nd", "col2im_nd"):
+        kernel = getattr(module, name)
+
+        def spy(*args, _kernel=kernel, _name=name):
+            assert all(a.flags.c_contiguous for a in args)
+            seen.append(_name)
+            return _kernel(*args)
+        monkeypatch.setattr(module, name, spy)
+    x = rng.standard_normal((2, 2, 4, 5, 3))
+    w = rng.standard_normal((3, 2, 2, 3, 2))
+    go = rng.standard_normal((2, 3, 3, 3, 2))
+    np.testing.assert_allclose(nb.conv3d(x, w, method="im2col", max_workspace_bytes=64),
+                               conv_nd(x, w), atol=1e-10)
+    np.testing.assert_allclose(nb.conv3d_input_grad(x.shape, w, go, method="col2im",
+                                                    max_workspace_bytes=64),
+                               conv_nd_input_grad(x.shape, w, go), atol=1e-10)
+    nb.conv3d_weight_grad(x, w.shape, go, method="im2col")
+    assert {"im2col_nd", "col2im_nd"} <= set(seen) and len(seen) > 3

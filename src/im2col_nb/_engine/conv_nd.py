@@ -67,13 +67,19 @@ CONV3D_OPS = ("conv3d", "conv3d_input_grad", "conv3d_weight_grad", "conv_transpo
 INPUT_GRAD_OPS = ("conv3d_input_grad", "conv_transpose3d")
 
 # Estimates (time / bare GEMM of the forward's size). The forward's patch
-# matrix is prod(kernel) times the volume, so its im2col pass weighs more
-# than conv2d's; the channels-last copies add two passes over input and
-# output. Placeholders fitted to the ordering measured by
-# bench/bench_conv3d.py (docs/benchmarks.md does not list them yet): the
-# pointwise GEMMs beat im2col wherever they run, col2im costs about twice the
-# GEMM, the full correlation less where the input has at least as many
-# channels as there are filters.
+# matrix is prod(kernel) times the volume per channel, so its im2col pass
+# weighs more than conv2d's; the channels-last copies add two passes over
+# input and output. These constants model N-D kernels as fast per element
+# as the 2-D ones (col2im about im2col's cost; conv2d's measured ratios
+# scaled up), not the NumPy placeholder im2col_nd/col2im_nd both backends run
+# until the Numba kernel lands: with it bench/bench_conv3d.py measured (AMD
+# EPYC, 2 threads, float32, three layers) conv3d 5.4-16.6x the bare GEMM
+# (channels-last 1.1-1.6x channels-first), the weight gradient 4.3-13.8x,
+# and col2im 13-600x (the NumPy col2im_nd costs taps x
+# positions whatever the channels: 7.4 s for 1 x 1 x 16x128x128 k3, where
+# 'full' takes 2.1 s). The ordering below -- pointwise GEMMs before im2col,
+# the full correlation where the input has at least as many channels as
+# there are filters -- is the one conv2d measured.
 FORWARD_IM2COL = 1.3
 FORWARD_POINTWISE = 0.9
 CHANNELS_LAST = 0.15
