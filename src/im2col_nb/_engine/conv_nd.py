@@ -73,9 +73,10 @@ INPUT_GRAD_OPS = ("conv3d_input_grad", "conv_transpose3d")
 # as the 2-D ones (col2im about im2col's cost; conv2d's measured ratios
 # scaled up), not the NumPy placeholder im2col_nd/col2im_nd both backends run
 # until the Numba kernel lands: with it bench/bench_conv3d.py measured (AMD
-# EPYC, 2 threads, float32, three layers) conv3d 5.4-16.6x the bare GEMM
-# (channels-last 1.1-1.6x channels-first), the weight gradient 4.3-13.8x,
-# and col2im 13-600x (the NumPy col2im_nd costs taps x
+# EPYC, 2 threads, float32, three layers, two runs on a shared machine)
+# conv3d 4.7-17.6x the bare GEMM (channels-last 0.8-1.7x channels-first),
+# the weight gradient 4.3-13.8x, col2im 13-600x, 72-100 % of each call
+# inside im2col_nd/col2im_nd (the NumPy col2im_nd costs taps x
 # positions whatever the channels: 7.4 s for 1 x 1 x 16x128x128 k3, where
 # 'full' takes 2.1 s). The ordering below -- pointwise GEMMs before im2col,
 # the full correlation where the input has at least as many channels as
