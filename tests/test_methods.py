@@ -118,7 +118,7 @@ def test_explain_reports_every_candidate_and_the_machine():
 
 def test_explain_validates_like_the_call():
     with pytest.raises(ValueError, match="`op` must be one of 'conv2d', 'conv2d_direct'"):
-        explain("conv3d", np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))
+        explain("conv4d", np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))
     with pytest.raises(ValueError, match="`stride` must be positive"):
         explain("conv2d", np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), stride=0)
     with pytest.raises(TypeError):

@@ -27,6 +27,8 @@ from .ops1d import (
     max_pool1d,
     max_pool1d_backward,
 )
+from .ops3d import (conv3d, conv3d_backward, conv3d_bias_grad, conv3d_input_grad,
+                    conv3d_weight_grad, conv_transpose3d)
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .transposed import conv_transpose2d
 from .unfold import col2im, col2im1d, col2im3d, im2col, im2col1d, im2col3d
@@ -55,7 +57,13 @@ __all__ = [
     "conv2d_input_grad",
     "conv2d_weight_grad",
     "conv_transpose1d",
+    "conv3d",
+    "conv3d_backward",
+    "conv3d_bias_grad",
+    "conv3d_input_grad",
+    "conv3d_weight_grad",
     "conv_transpose2d",
+    "conv_transpose3d",
     "explain",
     "get_backend",
     "get_config",

@@ -126,6 +126,24 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("max_pool1d_backward", "max_pool1d_backward", (pool_go1, idx1, seq.shape), {}),
         ("avg_pool1d_backward", "avg_pool1d_backward", (pool_go1, seq.shape, 2), {}),
     ]
+    # 3-D: volumes of depth 4, 3x3x3 kernels, both layouts
+    x3 = arr(n, c, 4, h, h)
+    w3 = arr(f, c, 3, 3, 3)
+    go3 = arr(n, f, 2, out_h, out_h)
+    for layout, xx, gg in (("NCDHW", x3, go3),
+                           ("NDHWC", np.ascontiguousarray(np.moveaxis(x3, 1, -1)),
+                            np.ascontiguousarray(np.moveaxis(go3, 1, -1)))):
+        calls += [
+            (f"conv3d {layout}", "conv3d", (xx, w3), dict(padding=1, layout=layout)),
+            (f"conv3d_input_grad {layout}", "conv3d_input_grad", (xx.shape, w3, gg),
+             dict(layout=layout)),
+            (f"conv3d_weight_grad {layout}", "conv3d_weight_grad", (xx, w3.shape, gg),
+             dict(layout=layout)),
+            (f"conv3d_backward {layout}", "conv3d_backward", (xx, w3, gg), dict(layout=layout)),
+            (f"conv3d_bias_grad {layout}", "conv3d_bias_grad", (gg,), dict(layout=layout)),
+            (f"conv_transpose3d {layout}", "conv_transpose3d", (gg, w3),
+             dict(stride=2, layout=layout)),
+        ]
     return [call for call in calls if hasattr(im2col_nb, call[1])]
 
 

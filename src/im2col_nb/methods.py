@@ -23,6 +23,8 @@ from .gradients import conv2d_input_grad, conv2d_weight_grad
 from . import ops1d as _ops1d
 from .pooling import avg_pool2d, avg_pool_call, max_pool2d, max_pool_call
 from .transposed import conv_transpose2d
+from ._engine.conv_nd import explain3d, prepare_conv3d, prepare_transpose3d, shaped_problem3d
+from .ops3d import conv3d, conv3d_input_grad, conv3d_weight_grad, conv_transpose3d
 
 __all__ = ["explain"]
 
@@ -80,6 +82,32 @@ def _explain_avg_pool2d(args, kwargs):
                                         a["divisor_override"], a["layout"]), method)
 
 
+def _explain_conv3d(args, kwargs):
+    a = _bind(conv3d, args, kwargs)
+    call = prepare_conv3d(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
+                          a["dilation"], a["groups"], a["layout"])
+    return explain3d("conv3d", call.problem, resolve_budget(a["max_workspace_bytes"]), a["method"])
+
+
+def _explain_gradient3d(function, role, operand):
+    def explainer(args, kwargs):
+        a = _bind(function, args, kwargs)
+        _, call, _ = shaped_problem3d(role, a[f"{role}_shape"], a[operand], a["grad_output"],
+                                      a["stride"], a["padding"], a["dilation"], a["groups"],
+                                      a["layout"])
+        return explain3d(function.__name__, call.problem, resolve_budget(a["max_workspace_bytes"]),
+                         a["method"])
+    return explainer
+
+
+def _explain_conv_transpose3d(args, kwargs):
+    a = _bind(conv_transpose3d, args, kwargs)
+    call = prepare_transpose3d(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
+                               a["output_padding"], a["groups"], a["dilation"], a["layout"])
+    return explain3d("conv_transpose3d", call.problem, resolve_budget(a["max_workspace_bytes"]),
+                     a["method"])
+
+
 # op name -> function(args, kwargs) -> Choice: the operations `explain` knows
 _EXPLAINERS = {
     "conv2d": _explain_conv2d,
@@ -89,6 +117,10 @@ _EXPLAINERS = {
     "conv_transpose2d": _explain_conv_transpose2d,
     "max_pool2d": _explain_max_pool2d,
     "avg_pool2d": _explain_avg_pool2d,
+    "conv3d": _explain_conv3d,
+    "conv3d_input_grad": _explain_gradient3d(conv3d_input_grad, "input", "weight"),
+    "conv3d_weight_grad": _explain_gradient3d(conv3d_weight_grad, "weight", "input"),
+    "conv_transpose3d": _explain_conv_transpose3d,
 }
 
 
