@@ -17,7 +17,7 @@ __all__ = ["conv2d", "conv2d_direct"]
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           layout="NCHW", max_workspace_bytes=None, method="auto"):
+           layout="NCHW", max_workspace_bytes=None, method="auto", padding_mode="zeros"):
     """2-D convolution (cross-correlation, as in CNNs) by im2col + one GEMM.
 
     Same arguments and result as ``torch.nn.functional.conv2d``, plus a
@@ -122,8 +122,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if is_complex(input, weight, bias):
         return bilinear(lambda x, w, b: conv2d(
             x, w, b, stride, padding, dilation, groups, layout=layout,
-            max_workspace_bytes=max_workspace_bytes, method=method), input, weight, bias)
-    call = prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            input, weight, bias)
+    call = prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout, padding_mode)
     return call.finish(run_conv2d(call, resolve_budget(max_workspace_bytes), method))
 
 

@@ -31,7 +31,7 @@ __all__ = ["conv2d_backward", "conv2d_bias_grad", "conv2d_input_grad", "conv2d_w
 
 
 def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                      layout="NCHW", max_workspace_bytes=None, method="auto"):
+                      layout="NCHW", max_workspace_bytes=None, method="auto", padding_mode="zeros"):
     """Gradient of `conv2d` with respect to its input.
 
     The counterpart of ``torch.nn.grad.conv2d_input``: for ``y = conv2d(x,
@@ -119,17 +119,17 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
         # the adjoint of a complex convolution uses the conjugate weight
         return bilinear(lambda w, g, _: conv2d_input_grad(
             input_shape, w, g, stride, padding, dilation, groups, layout=layout,
-            max_workspace_bytes=max_workspace_bytes, method=method),
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
             weight, grad_output, conjugate_a=True)
     shape, p, go4 = shaped_problem("input", input_shape, weight, grad_output,
-                                    stride, padding, dilation, groups, layout)
+                                    stride, padding, dilation, groups, layout, padding_mode)
     run_input_grad("conv2d_input_grad", p.problem, go4, p.weight, p.x,
                    resolve_budget(max_workspace_bytes), method)
     return p.x.reshape(shape)
 
 
 def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
-                       layout="NCHW", max_workspace_bytes=None, method="auto"):
+                       layout="NCHW", max_workspace_bytes=None, method="auto", padding_mode="zeros"):
     """Gradient of `conv2d` with respect to its weight.
 
     The counterpart of ``torch.nn.grad.conv2d_weight``: for ``y = conv2d(input,
@@ -204,10 +204,10 @@ def conv2d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
         # the gradient of a complex weight pairs the output gradient with conj(input)
         return bilinear(lambda x, g, _: conv2d_weight_grad(
             x, weight_shape, g, stride, padding, dilation, groups, layout=layout,
-            max_workspace_bytes=max_workspace_bytes, method=method),
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
             input, grad_output, conjugate_a=True)
     shape, p, go4 = shaped_problem("weight", weight_shape, input, grad_output,
-                                    stride, padding, dilation, groups, layout)
+                                    stride, padding, dilation, groups, layout, padding_mode)
     run_weight_grad(p.problem, p.x, go4, p.weight, resolve_budget(max_workspace_bytes), method)
     return p.weight.reshape(shape)
 
@@ -265,7 +265,7 @@ def conv2d_bias_grad(grad_output, *, layout="NCHW"):
 
 def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
                     layout="NCHW", max_workspace_bytes=None, input_method="auto",
-                    weight_method="auto"):
+                    weight_method="auto", padding_mode="zeros"):
     """All three gradients of ``conv2d(input, weight, bias, ...)`` at once.
 
     Validates the arguments once and returns what `conv2d_input_grad`,
@@ -322,11 +322,13 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     if is_complex(input, weight, grad_output):
         geometry = (stride, padding, dilation, groups)
         return (conv2d_input_grad(np.shape(input), weight, grad_output, *geometry, layout=layout,
-                                  max_workspace_bytes=max_workspace_bytes, method=input_method),
+                                  max_workspace_bytes=max_workspace_bytes, method=input_method,
+                                  padding_mode=padding_mode),
                 conv2d_weight_grad(input, np.shape(weight), grad_output, *geometry, layout=layout,
-                                   max_workspace_bytes=max_workspace_bytes, method=weight_method),
+                                   max_workspace_bytes=max_workspace_bytes, method=weight_method,
+                                   padding_mode=padding_mode),
                 conv2d_bias_grad(grad_output, layout=layout))
-    p = prepare_conv(input, weight, None, stride, padding, dilation, groups, layout)
+    p = prepare_conv(input, weight, None, stride, padding, dilation, groups, layout, padding_mode)
     go = as_float_array("grad_output", grad_output)
     dtype = result_dtype(p.x, go)
     if dtype != p.x.dtype:

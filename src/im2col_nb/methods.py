@@ -38,7 +38,7 @@ def _bind(function, args, kwargs) -> dict:
 def _explain_conv2d(args, kwargs):
     a = _bind(conv2d, args, kwargs)
     call = prepare_conv(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
-                        a["dilation"], a["groups"], a["layout"])
+                        a["dilation"], a["groups"], a["layout"], a.get("padding_mode", "zeros"))
     return explain_conv2d(call, resolve_budget(a["max_workspace_bytes"]), a["method"])
 
 
@@ -52,7 +52,8 @@ def _explain_gradient(function, role, operand):
     def explainer(args, kwargs):
         a = _bind(function, args, kwargs)
         _, p, _ = shaped_problem(role, a[f"{role}_shape"], a[operand], a["grad_output"], a["stride"],
-                                 a["padding"], a["dilation"], a["groups"], a["layout"])
+                                 a["padding"], a["dilation"], a["groups"], a["layout"],
+                                 a["padding_mode"])
         return explain_grad(function.__name__, p.problem, resolve_budget(a["max_workspace_bytes"]),
                             a["method"])
     return explainer
@@ -85,7 +86,7 @@ def _explain_avg_pool2d(args, kwargs):
 def _explain_conv3d(args, kwargs):
     a = _bind(conv3d, args, kwargs)
     call = prepare_conv3d(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
-                          a["dilation"], a["groups"], a["layout"])
+                          a["dilation"], a["groups"], a["layout"], a["padding_mode"])
     return explain3d("conv3d", call.problem, resolve_budget(a["max_workspace_bytes"]), a["method"])
 
 
@@ -94,7 +95,7 @@ def _explain_gradient3d(function, role, operand):
         a = _bind(function, args, kwargs)
         _, call, _ = shaped_problem3d(role, a[f"{role}_shape"], a[operand], a["grad_output"],
                                       a["stride"], a["padding"], a["dilation"], a["groups"],
-                                      a["layout"])
+                                      a["layout"], a["padding_mode"])
         return explain3d(function.__name__, call.problem, resolve_budget(a["max_workspace_bytes"]),
                          a["method"])
     return explainer

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core.geometry import Geometry, conv_geometry, padding_arg, pool_geometry
+from ._core.padmap import with_mode
 from ._core.validation import (
     as_float_array,
     as_int,
@@ -93,7 +94,7 @@ def _conv_padding(padding, op: str, allow_strings: bool):
 def _lift(g1: Geometry) -> Geometry:
     """The 2-D geometry of a 1-D one: a unit leading spatial axis."""
     return Geometry((1, g1.kernel[0]), (1, g1.stride[0]), ((0, 0), g1.padding[0]),
-                    (1, g1.dilation[0]), (1, g1.out[0]))
+                    (1, g1.dilation[0]), (1, g1.out[0]), g1.mode)
 
 
 def _to4(x: np.ndarray, layout: str) -> np.ndarray:
@@ -159,7 +160,7 @@ def _engine_errors(op: str, engine_op: str):
 
 
 def _conv_call(op, input, weight, bias, stride, padding, dilation, groups, layout, *,
-               input_name="input", weight_name="weight"):
+               input_name="input", weight_name="weight", padding_mode="zeros"):
     """Validate conv1d-style arguments with 1-D wording. Returns the engine's
     `ConvCall` (4-D views, 2-D geometry), the 1-D layout, whether the input
     was unbatched, and the 1-D output length."""
@@ -190,6 +191,8 @@ def _conv_call(op, input, weight, bias, stride, padding, dilation, groups, layou
     d = _one("dilation", dilation, op)
     g1 = conv_geometry((length,), (k,), s, _conv_padding(padding, op, True), d,
                        kernel_name=weight_name, input_name=input_name)
+    if padding_mode != "zeros":
+        g1 = with_mode(g1, (length,), padding_mode)
     dtype = result_dtype(x3, w, b)
     call = ConvCall(x=to_kernel_array(_to4(x3, layout), dtype),
                     weight=to_kernel_array(w[:, :, None, :], dtype),
@@ -220,7 +223,8 @@ def _grad_output(op, grad_output, call, layout, unbatched, out_len, dtype):
     return go, to_kernel_array(_to4(go3, layout), dtype)
 
 
-def _shaped(op, role, shape, operand, grad_output, stride, padding, dilation, groups, layout):
+def _shaped(op, role, shape, operand, grad_output, stride, padding, dilation, groups, layout,
+            padding_mode="zeros"):
     """Arguments of the gradient with respect to `role` (``'input'`` or
     ``'weight'``), given by its `shape`: the validated call whose x / weight
     is an uninitialised array of the result dtype (to be overwritten),
@@ -237,7 +241,8 @@ def _shaped(op, role, shape, operand, grad_output, stride, padding, dilation, gr
     x, w = (placeholder, other) if role == "input" else (other, placeholder)
     names = {"input_name": name} if role == "input" else {"weight_name": name}
     call, layout, unbatched, out_len = _conv_call(op, x, w, None, stride, padding, dilation,
-                                                  groups, layout, **names)
+                                                  groups, layout, padding_mode=padding_mode,
+                                                  **names)
     _, go4 = _grad_output(op, go, call, layout, unbatched, out_len, call.x.dtype)
     return call, go4, shape, layout
 
@@ -248,7 +253,7 @@ def _shaped(op, role, shape, operand, grad_output, stride, padding, dilation, gr
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           layout="NCL", max_workspace_bytes=None, method="auto"):
+           layout="NCL", max_workspace_bytes=None, method="auto", padding_mode="zeros"):
     """1-D convolution (cross-correlation) of sequences, by the 2-D engine.
 
     Same arguments and result as ``torch.nn.functional.conv1d``, plus a
@@ -325,7 +330,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     (2, 8, 4)
     """
     call, layout, unbatched, out_len = _conv_call("conv1d", input, weight, bias, stride, padding,
-                                                  dilation, groups, layout)
+                                                  dilation, groups, layout,
+                                                  padding_mode=padding_mode)
     with _engine_errors("conv1d", "conv2d"):
         out = run_conv2d(call, resolve_budget(max_workspace_bytes), method)
     out = _to3(out, layout)
@@ -333,7 +339,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def conv1d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1, groups=1,
-                      *, layout="NCL", max_workspace_bytes=None, method="auto"):
+                      *, layout="NCL", max_workspace_bytes=None, method="auto",
+                      padding_mode="zeros"):
     """Gradient of `conv1d` with respect to its input.
 
     The counterpart of ``torch.nn.grad.conv1d_input``: for ``y = conv1d(x,
@@ -388,7 +395,8 @@ def conv1d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     True
     """
     call, go4, shape, layout = _shaped("conv1d_input_grad", "input", input_shape, weight,
-                                       grad_output, stride, padding, dilation, groups, layout)
+                                       grad_output, stride, padding, dilation, groups, layout,
+                                       padding_mode)
     with _engine_errors("conv1d_input_grad", "conv2d_input_grad"):
         run_input_grad("conv2d_input_grad", call.problem, go4, call.weight, call.x,
                        resolve_budget(max_workspace_bytes), method)
@@ -396,7 +404,8 @@ def conv1d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
 
 
 def conv1d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dilation=1, groups=1,
-                       *, layout="NCL", max_workspace_bytes=None, method="auto"):
+                       *, layout="NCL", max_workspace_bytes=None, method="auto",
+                       padding_mode="zeros"):
     """Gradient of `conv1d` with respect to its weight.
 
     The counterpart of ``torch.nn.grad.conv1d_weight``.
@@ -450,7 +459,8 @@ def conv1d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     True
     """
     call, go4, shape, layout = _shaped("conv1d_weight_grad", "weight", weight_shape, input,
-                                       grad_output, stride, padding, dilation, groups, layout)
+                                       grad_output, stride, padding, dilation, groups, layout,
+                                       padding_mode)
     with _engine_errors("conv1d_weight_grad", "conv2d_weight_grad"):
         run_weight_grad(call.problem, call.x, go4, call.weight, resolve_budget(max_workspace_bytes),
                         method)
@@ -504,7 +514,7 @@ def conv1d_bias_grad(grad_output, *, layout="NCL"):
 
 def conv1d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
                     layout="NCL", max_workspace_bytes=None, input_method="auto",
-                    weight_method="auto"):
+                    weight_method="auto", padding_mode="zeros"):
     """All three gradients of ``conv1d(input, weight, bias, ...)`` at once.
 
     Validates the arguments once and returns what `conv1d_input_grad`,
@@ -555,7 +565,8 @@ def conv1d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     ((3, 2, 3), array([2., 2., 2.]))
     """
     call, layout, unbatched, out_len = _conv_call("conv1d_backward", input, weight, None, stride,
-                                                  padding, dilation, groups, layout)
+                                                  padding, dilation, groups, layout,
+                                                  padding_mode=padding_mode)
     go = as_float_array("grad_output", grad_output)
     dtype = result_dtype(call.x, go)
     if dtype != call.x.dtype:
@@ -1072,17 +1083,19 @@ def _as_1d(choice, op: str):
 
 
 def _explain_conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-                   layout="NCL", max_workspace_bytes=None, method="auto"):
-    call, *_ = _conv_call("conv1d", input, weight, bias, stride, padding, dilation, groups, layout)
+                   layout="NCL", max_workspace_bytes=None, method="auto", padding_mode="zeros"):
+    call, *_ = _conv_call("conv1d", input, weight, bias, stride, padding, dilation, groups, layout,
+                          padding_mode=padding_mode)
     with _engine_errors("conv1d", "conv2d"):
         choice = explain_conv2d(call, resolve_budget(max_workspace_bytes), method)
     return _as_1d(choice, "conv1d")
 
 
 def _explain_conv1d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1,
-                              groups=1, *, layout="NCL", max_workspace_bytes=None, method="auto"):
+                              groups=1, *, layout="NCL", max_workspace_bytes=None, method="auto",
+                              padding_mode="zeros"):
     call, *_ = _shaped("conv1d_input_grad", "input", input_shape, weight, grad_output, stride,
-                       padding, dilation, groups, layout)
+                       padding, dilation, groups, layout, padding_mode)
     with _engine_errors("conv1d_input_grad", "conv2d_input_grad"):
         choice = explain_grad("conv2d_input_grad", call.problem, resolve_budget(max_workspace_bytes),
                               method)
@@ -1090,9 +1103,10 @@ def _explain_conv1d_input_grad(input_shape, weight, grad_output, stride=1, paddi
 
 
 def _explain_conv1d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dilation=1,
-                               groups=1, *, layout="NCL", max_workspace_bytes=None, method="auto"):
+                               groups=1, *, layout="NCL", max_workspace_bytes=None, method="auto",
+                               padding_mode="zeros"):
     call, *_ = _shaped("conv1d_weight_grad", "weight", weight_shape, input, grad_output, stride,
-                       padding, dilation, groups, layout)
+                       padding, dilation, groups, layout, padding_mode)
     with _engine_errors("conv1d_weight_grad", "conv2d_weight_grad"):
         choice = explain_grad("conv2d_weight_grad", call.problem,
                               resolve_budget(max_workspace_bytes), method)

@@ -33,7 +33,7 @@ __all__ = ["conv3d", "conv3d_backward", "conv3d_bias_grad", "conv3d_input_grad",
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           layout="NCDHW", max_workspace_bytes=None, method="auto"):
+           layout="NCDHW", max_workspace_bytes=None, method="auto", padding_mode="zeros"):
     """3-D convolution (cross-correlation) by im2col + one GEMM per group.
 
     Same arguments and result as ``torch.nn.functional.conv3d``, plus a
@@ -57,6 +57,12 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         stride 1, TensorFlow's for any stride).
     dilation : int or (int, int, int), default 1
     groups : int, default 1
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, keyword-only
+        What the padding holds, as ``torch.nn.Conv3d``'s `padding_mode`
+        (plus NumPy's ``'symmetric'``): read in place through index tables,
+        no padded copy of the input. ``'reflect'`` needs padding below the
+        input size, ``'circular'`` at most the input size, on every axis (as
+        in PyTorch).
     layout : {'NCDHW', 'NDHWC'}, keyword-only
         Memory layout of `input` and of the result. NDHWC is computed on
         channels-first copies of a few images at a time (counted against
@@ -114,12 +120,14 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     >>> float(conv3d(x, w, padding=1)[0, 0, 0, 0, 0])   # a corner: 2 channels x 2x2x2 taps
     16.0
     """
-    call = prepare_conv3d(input, weight, bias, stride, padding, dilation, groups, layout)
+    call = prepare_conv3d(input, weight, bias, stride, padding, dilation, groups, layout,
+                          padding_mode)
     return call.finish(run_conv3d(call, resolve_budget(max_workspace_bytes), method))
 
 
 def conv3d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1, groups=1,
-                      *, layout="NCDHW", max_workspace_bytes=None, method="auto"):
+                      *, layout="NCDHW", max_workspace_bytes=None, method="auto",
+                      padding_mode="zeros"):
     """Gradient of `conv3d` with respect to its input.
 
     The counterpart of ``torch.nn.grad.conv3d_input``: ``W^T @ grad_output``
@@ -136,6 +144,10 @@ def conv3d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
         Exactly the shape `conv3d` returns for this input and geometry.
     stride, padding, dilation, groups, layout, max_workspace_bytes
         As in `conv3d`.
+    padding_mode : str, keyword-only
+        As in `conv3d`. With a mode other than ``'zeros'`` the gradient of a
+        padded voxel flows back to the input voxel it copies (mirrored
+        contributions are summed: the adjoint of the padded gather).
     method : {'auto', 'col2im', 'full', 'pointwise'}, keyword-only
         ``'col2im'``: any problem; ``'full'`` (stride 1, padding within the
         dilated kernel span): conv3d of `grad_output` with the flipped,
@@ -181,14 +193,15 @@ def conv3d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     True
     """
     shape, call, go = shaped_problem3d("input", input_shape, weight, grad_output, stride, padding,
-                                       dilation, groups, layout)
+                                       dilation, groups, layout, padding_mode)
     run_input_grad3d("conv3d_input_grad", call.problem, go, call.weight, call.x,
                      resolve_budget(max_workspace_bytes), method)
     return call.x.reshape(shape)
 
 
 def conv3d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dilation=1, groups=1,
-                       *, layout="NCDHW", max_workspace_bytes=None, method="auto"):
+                       *, layout="NCDHW", max_workspace_bytes=None, method="auto",
+                       padding_mode="zeros"):
     """Gradient of `conv3d` with respect to its weight.
 
     The counterpart of ``torch.nn.grad.conv3d_weight``: ``grad_output @
@@ -202,7 +215,7 @@ def conv3d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
         ``(F, C/groups, kd, kh, kw)``.
     grad_output : array_like
         Exactly the shape `conv3d` returns.
-    stride, padding, dilation, groups, layout, max_workspace_bytes
+    stride, padding, dilation, groups, layout, max_workspace_bytes, padding_mode
         As in `conv3d`.
     method : {'auto', 'im2col', 'pointwise'}, keyword-only
         ``'im2col'``: any problem; ``'pointwise'``: 1x1x1 stride-1 unpadded
@@ -243,7 +256,7 @@ def conv3d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     True
     """
     shape, call, go = shaped_problem3d("weight", weight_shape, input, grad_output, stride, padding,
-                                       dilation, groups, layout)
+                                       dilation, groups, layout, padding_mode)
     run_weight_grad3d(call.problem, call.x, go, call.weight, resolve_budget(max_workspace_bytes),
                       method)
     return call.weight.reshape(shape)
@@ -294,7 +307,7 @@ def conv3d_bias_grad(grad_output, *, layout="NCDHW"):
 
 def conv3d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
                     layout="NCDHW", max_workspace_bytes=None, input_method="auto",
-                    weight_method="auto"):
+                    weight_method="auto", padding_mode="zeros"):
     """All three gradients of ``conv3d(input, weight, bias, ...)`` at once.
 
     Validates once and returns what `conv3d_input_grad`,
@@ -306,7 +319,7 @@ def conv3d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
         The forward operands, as for `conv3d`.
     grad_output : array_like
         Gradient of the loss with respect to the forward output.
-    stride, padding, dilation, groups, layout, max_workspace_bytes
+    stride, padding, dilation, groups, layout, max_workspace_bytes, padding_mode
         As in `conv3d`.
     input_method : {'auto', 'col2im', 'full', 'pointwise'}, keyword-only
         `conv3d_input_grad`'s `method`.
@@ -347,7 +360,8 @@ def conv3d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
            [16., 32., 16.],
            [ 8., 16.,  8.]])
     """
-    call = prepare_conv3d(input, weight, None, stride, padding, dilation, groups, layout)
+    call = prepare_conv3d(input, weight, None, stride, padding, dilation, groups, layout,
+                          padding_mode)
     go = as_float_array("grad_output", grad_output)
     dtype = result_dtype(call.x, go)
     if dtype != call.x.dtype:

@@ -32,6 +32,11 @@ class Geometry(NamedTuple):
         at ``o * stride - low``.
     out : tuple of int
         Number of windows along each axis (the output size).
+    mode : str
+        What the padding reads (``'zeros'``, ``'reflect'``, ``'replicate'``,
+        ``'circular'``, ``'symmetric'``; see ``padmap.py``). Only the N-D
+        kernels, which read through the padmap tables, take another mode
+        than ``'zeros'``.
     """
 
     kernel: tuple
@@ -39,6 +44,7 @@ class Geometry(NamedTuple):
     padding: tuple
     dilation: tuple
     out: tuple
+    mode: str = "zeros"
 
     @property
     def ndim(self) -> int:

@@ -21,7 +21,8 @@ import numpy as np
 
 from .validation import check_choice
 
-__all__ = ["PADDING_MODES", "axis_table", "check_mode_fits", "padding_mode_arg", "tables3"]
+__all__ = ["PADDING_MODES", "axis_table", "check_mode_fits", "padding_mode_arg", "tables3",
+           "with_mode"]
 
 # PyTorch's nn.ConvNd padding_mode names, plus NumPy's 'symmetric'.
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -92,3 +93,15 @@ def tables3(in_size: tuple, geom, mode: str = "zeros") -> tuple:
             zip(in_size, geom.kernel, geom.stride, geom.padding, geom.dilation, geom.out)]
     unit = np.zeros((1, 1), dtype=np.int64)
     return (unit,) * (3 - len(tabs)) + tuple(tabs)
+
+
+def with_mode(geom, in_size: tuple, padding_mode):
+    """`geom` (a `Geometry`) reading its padding by `padding_mode`, checked:
+    a name of `PADDING_MODES` and PyTorch's width limits for it. Without any
+    padding the mode changes nothing and `geom` stays ``'zeros'``, so every
+    method of the operation can still run it."""
+    mode = padding_mode_arg(padding_mode)
+    if mode == geom.mode or all(lo == hi == 0 for lo, hi in geom.padding):
+        return geom
+    check_mode_fits(mode, tuple(in_size), geom.padding)
+    return geom.replace(mode=mode)

@@ -27,6 +27,7 @@ import numpy as np
 from .._core.backend import backend_module
 from . import plan as _plan
 from .conv_gemm import conv_nchw, conv_nhwc
+from .conv_nd import explain_planar, run_planar
 from .machine import current_machine
 from .registry import Choice, Method, candidates, check_method, choose_here, register
 
@@ -130,6 +131,10 @@ def run_conv2d(call, budget: int, method="auto") -> np.ndarray:
     """``conv(call)`` by `method` (or the one ``auto`` picks): the 4-D result."""
     problem = call.problem
     out = np.empty(call.out_shape, dtype=call.x.dtype)
+    if problem.geom.mode != "zeros":  # a padding mode: the N-D kernels, on a unit depth
+        run_planar("conv2d", problem, call.x, call.weight, out, budget, method)
+        _add_bias(call, out)
+        return out
     if problem.flops == 0:  # an empty axis: nothing to choose, zeros (plus bias)
         check_method("conv2d", method)
         if out.size:
@@ -152,6 +157,8 @@ def describe_plan(problem, machine, method: str) -> str:
 def explain_conv2d(call, budget: int, method="auto") -> Choice:
     """The `Choice` `run_conv2d` makes for `call`, without running it."""
     problem = call.problem
+    if problem.geom.mode != "zeros":
+        return explain_planar("conv2d", problem, budget, method)
     chosen = choose_conv2d(problem, budget, method)
     machine = current_machine(np.dtype(problem.dtype), budget)
     return Choice("conv2d", chosen.name, method.lower(), problem.describe(), machine.describe(),

@@ -35,6 +35,7 @@ conv2d (measured with ``bench/bench_conv3d.py``; see the constants below).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ import numpy as np
 
 from .._core.backend import backend_module
 from .._core.geometry import Geometry, conv_geometry, padding_arg
-from .._core.padmap import tables3
+from .._core.padmap import tables3, with_mode
 from .._core.validation import (
     as_float_array,
     describe,
@@ -182,7 +183,8 @@ def _cf_shape(layout: str, n_img: int, channels: int, size: tuple) -> tuple:
     return (n_img, channels, *size) if layout == "NCDHW" else (n_img, *size, channels)
 
 
-def prepare_conv3d(input, weight, bias, stride, padding, dilation, groups, layout) -> Conv3dCall:
+def prepare_conv3d(input, weight, bias, stride, padding, dilation, groups, layout,
+                   padding_mode="zeros") -> Conv3dCall:
     """Validate conv3d's arguments once."""
     layout, x, w, b, groups, squeeze, n_img, channels, size = _operands(
         input, weight, bias, groups, layout, "C", "(F, C/groups, kd, kh, kw)")
@@ -194,7 +196,7 @@ def prepare_conv3d(input, weight, bias, stride, padding, dilation, groups, layou
             f"`weight` of shape {w.shape} expects {cg * groups} input channels with groups={groups}, "
             f"but `input` of shape {np.shape(input)} has {channels}")
     _bias_arg(b, filters)
-    geom = geometry3d(size, w.shape[2:], stride, padding, dilation)
+    geom = with_mode(geometry3d(size, w.shape[2:], stride, padding, dilation), size, padding_mode)
     dtype = result_dtype(x, w, b)
     problem = ConvProblem(n_img, channels, filters, size, geom, groups, dtype, layout, b is not None)
     return Conv3dCall(to_kernel_array(x, dtype), to_kernel_array(w, dtype),
@@ -262,7 +264,8 @@ _SHAPE_FORMS = {
 }
 
 
-def shaped_problem3d(role, shape, operand, grad_output, stride, padding, dilation, groups, layout):
+def shaped_problem3d(role, shape, operand, grad_output, stride, padding, dilation, groups, layout,
+                     padding_mode="zeros"):
     """The gradient with respect to `role` (``"input"`` / ``"weight"``),
     given by its `shape`: validated as conv3d would, errors naming
     ``<role>_shape``. Returns the shape, the call (its `role` array an
@@ -274,7 +277,7 @@ def shaped_problem3d(role, shape, operand, grad_output, stride, padding, dilatio
     result = np.empty(shape, dtype=result_dtype(other, go))
     x, w = (result, other) if role == "input" else (other, result)
     with argument_names(**{role: name}):
-        call = prepare_conv3d(x, w, None, stride, padding, dilation, groups, layout)
+        call = prepare_conv3d(x, w, None, stride, padding, dilation, groups, layout, padding_mode)
     return shape, call, grad_output3d(go, call)
 
 
@@ -284,7 +287,7 @@ def shaped_problem3d(role, shape, operand, grad_output, stride, padding, dilatio
 
 
 def _tables(in_size, geom):
-    return tables3(tuple(in_size), geom)
+    return tables3(tuple(in_size), geom, geom.mode)
 
 
 def _cols_row_bytes(channels: int, geom: Geometry, itemsize: int) -> int:
@@ -528,6 +531,8 @@ def _pointwise_only(problem, machine):
 
 
 def _full_supports(problem, machine):
+    if problem.geom.mode != "zeros":
+        return f"its flipped-kernel convolution pads with zeros, not padding_mode={problem.geom.mode!r}"
     if any(s != 1 for s in problem.geom.stride):
         return f"it needs stride 1, got stride {problem.geom.stride}"
     if full_geometry(problem.geom, problem.in_size) is None:
@@ -696,3 +701,75 @@ def explain3d(op: str, problem: ConvProblem, budget: int, method="auto") -> Choi
         name = choose_here(op, problem, budget, method).name
     return Choice(op, name, method.lower(), _WHAT[op] + problem.describe(), machine.describe(),
                   tuple(candidates(op, problem, machine)), describe_plan(op, problem, machine, name))
+
+
+# ---------------------------------------------------------------------------
+# 2-D (and 1-D) problems with a padding mode: the drivers above on a unit
+# depth axis. The 2-D kernels pad with zeros only; the N-D ones read any mode
+# through the padmap tables, so conv2d and its gradients hand such problems
+# here (``run_conv2d``, ``run_input_grad``, ``run_weight_grad`` check
+# ``geom.mode``). The arrays are views, no copy.
+# ---------------------------------------------------------------------------
+
+_VOLUME_LAYOUTS = {"NCHW": "NCDHW", "NHWC": "NDHWC"}
+# 2-D method names the 3-D op has too (the others pad with zeros)
+_PLANAR_METHODS = {"conv2d": ("im2col",), "conv2d_input_grad": ("col2im",),
+                   "conv_transpose2d": ("col2im",), "conv2d_weight_grad": ("im2col",)}
+_VOLUME_OPS = {"conv2d": "conv3d", "conv2d_input_grad": "conv3d_input_grad",
+               "conv_transpose2d": "conv_transpose3d", "conv2d_weight_grad": "conv3d_weight_grad"}
+
+
+def volume(a: np.ndarray, layout: str) -> np.ndarray:
+    """A 4-D image array (or weight, layout None) as 5-D with depth 1 (a view)."""
+    return a[:, None] if layout == "NHWC" else a[:, :, None]
+
+
+def volume_problem(problem: ConvProblem) -> ConvProblem:
+    """The 3-D problem of depth 1 that a 2-D `problem` is."""
+    g = problem.geom
+    geom = Geometry((1,) + tuple(g.kernel), (1,) + tuple(g.stride), ((0, 0),) + tuple(g.padding),
+                    (1,) + tuple(g.dilation), (1,) + tuple(g.out), g.mode)
+    return problem._replace(in_size=(1,) + tuple(problem.in_size), geom=geom,
+                            layout=_VOLUME_LAYOUTS[problem.layout])
+
+
+def planar_method(op: str, problem: ConvProblem, method) -> str:
+    """`method` of the 2-D `op` checked for a padding-mode problem: 'auto'
+    or a method the N-D kernels run; ValueError in the 2-D op's words."""
+    method = check_method(op, method)
+    allowed = _PLANAR_METHODS[op]
+    if method != "auto" and method not in allowed:
+        names = ", ".join(repr(n) for n in ("auto", *allowed))
+        raise ValueError(
+            f"`method`={method!r} cannot run this {op}: it pads with zeros, not "
+            f"padding_mode={problem.geom.mode!r}; methods that can: {names}")
+    return method
+
+
+def run_planar(op: str, problem: ConvProblem, a, w, out, budget: int, method="auto") -> None:
+    """`op` (a 2-D forward or gradient, its arrays 4-D) on its unit-depth
+    volume: conv2d ``out = conv(a=x, w)`` (no bias), the input gradients
+    ``out = adjoint(a=grad_output, w)``, the weight gradient ``out =
+    dW(a=x, w=grad_output)``."""
+    method = planar_method(op, problem, method)
+    volume_op = _VOLUME_OPS[op]
+    p3 = volume_problem(problem)
+    layout = problem.layout
+    if op == "conv2d_weight_grad":
+        a5, w5, out5 = volume(a, layout), volume(w, layout), volume(out, None)
+    else:
+        a5, w5 = volume(a, layout), volume(w, None)
+        out5 = volume(out, layout)
+    chosen = pick3d(volume_op, p3, budget, method, out5, (a5, w5))
+    if chosen is None:
+        out[...] = 0
+    else:
+        chosen.run(p3, a5, w5, out5, budget)
+
+
+def explain_planar(op: str, problem: ConvProblem, budget: int, method="auto") -> Choice:
+    """`explain` of a padding-mode 2-D problem: its unit-depth volume's choice."""
+    method = planar_method(op, problem, method)
+    choice = explain3d(_VOLUME_OPS[op], volume_problem(problem), budget, method)
+    return dataclasses.replace(choice, op=op, problem=(
+        f"{problem.describe()} (run as a volume of depth 1: padding modes need the N-D kernels)"))

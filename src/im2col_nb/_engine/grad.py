@@ -56,6 +56,7 @@ from .backward import (
     weight_grad_tiles,
 )
 from .conv import choose_conv2d, describe_plan
+from .conv_nd import explain_planar, planar_method, run_planar
 from .machine import current_machine
 from .problem import ConvProblem
 from .registry import Choice, Method, candidates, check_method, choose_here, register
@@ -231,6 +232,9 @@ def pick(op: str, problem: ConvProblem, budget: int, method, result, operands) -
     operand (nothing summed: the result is zero). Their GEMMs and chunking
     assume non-empty arrays, so no method runs then; `method` is still
     checked by name."""
+    if problem.geom.mode != "zeros":  # run by run_planar; checked here in the op's words
+        planar_method(op, problem, method)
+        return None
     if result.size and all(a.size for a in operands):
         return choose_grad(op, problem, budget, method)
     check_method(op, method)
@@ -242,6 +246,9 @@ def run_input_grad(op: str, problem: ConvProblem, go, weight, out, budget: int,
     """Overwrite `out` (the forward's input-shaped, 4-D) with the adjoint of
     conv2d(., weight) applied to `go` (the forward's output-shaped, 4-D), by
     `method` of `op` (``"conv2d_input_grad"`` or ``"conv_transpose2d"``)."""
+    if problem.geom.mode != "zeros":  # a padding mode: the N-D kernels, on a unit depth
+        run_planar(op, problem, go, weight, out, budget, method)
+        return
     chosen = pick(op, problem, budget, method, out, (go,))
     if chosen is not None:
         chosen.run(problem, go, weight, out, budget)
@@ -252,6 +259,9 @@ def run_input_grad(op: str, problem: ConvProblem, go, weight, out, budget: int,
 def run_weight_grad(problem: ConvProblem, x, go, gw, budget: int, method="auto") -> None:
     """Overwrite `gw` (F, C/groups, kh, kw) with the weight gradient of
     conv2d(x, .) for the output gradient `go`, by `method`."""
+    if problem.geom.mode != "zeros":
+        run_planar(WEIGHT_GRAD_OP, problem, x, go, gw, budget, method)
+        return
     chosen = pick(WEIGHT_GRAD_OP, problem, budget, method, gw, (go, x))
     if chosen is not None:
         chosen.run(problem, x, go, gw, budget)
@@ -302,6 +312,8 @@ def describe_grad_plan(problem: ConvProblem, machine, method: str) -> str:
 def explain_grad(op: str, problem: ConvProblem, budget: int, method="auto") -> Choice:
     """The `Choice` `run_input_grad` / `run_weight_grad` makes for `problem`
     under `op`, without running it."""
+    if problem.geom.mode != "zeros":
+        return explain_planar(op, problem, budget, method)
     chosen = choose_grad(op, problem, budget, method)
     machine = current_machine(np.dtype(problem.dtype), budget)
     what = {"conv2d_input_grad": "input gradient of conv2d", "conv_transpose2d": "adjoint of conv2d",

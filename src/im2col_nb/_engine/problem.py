@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._core.geometry import Geometry, conv_geometry, padding_arg
+from .._core.padmap import with_mode
 from .._core.validation import (
     as_float_array,
     check_layout,
@@ -69,6 +70,8 @@ class ConvProblem(NamedTuple):
         text = (f"{self.batch} x {self.channels} ch {size} ({self.layout}, {self.dtype}) * "
                 f"{self.filters} filters {kernel}, stride {g.stride}, padding {tuple(pads)}, "
                 f"dilation {g.dilation}")
+        if g.mode != "zeros":
+            text += f", padding_mode {g.mode!r}"
         if self.groups > 1:
             text += f", groups {self.groups}"
         return text + (", bias" if self.has_bias else "")
@@ -152,7 +155,8 @@ def _operands(input, weight, bias, groups, layout, channels: str, weight_what: s
     return layout, x4, w4, b, groups, squeeze, (n_img, c, h, wd)
 
 
-def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout) -> ConvCall:
+def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout,
+                 padding_mode="zeros") -> ConvCall:
     """Validate conv2d-style arguments (shared by every convolution entry point)."""
     layout, x, w, b, groups, squeeze, (n_img, channels, height, width) = _operands(
         input, weight, bias, groups, layout, "C", "4-D (F, C/groups, kh, kw)")
@@ -169,6 +173,8 @@ def prepare_conv(input, weight, bias, stride, padding, dilation, groups, layout)
     if kh < 1 or kw < 1:
         raise ValueError(f"`weight` must have a non-empty kernel, got shape {w.shape}")
     geom = conv_geometry((height, width), (kh, kw), stride, padding, dilation, kernel_name="weight")
+    if padding_mode != "zeros":
+        geom = with_mode(geom, (height, width), padding_mode)
     dtype = result_dtype(x, w, b)
     return ConvCall(
         x=to_kernel_array(x, dtype),
@@ -328,7 +334,8 @@ SHAPE_FORMS = {
 }
 
 
-def shaped_problem(role, shape, operand, grad_output, stride, padding, dilation, groups, layout):
+def shaped_problem(role, shape, operand, grad_output, stride, padding, dilation, groups, layout,
+                   padding_mode="zeros"):
     """Validate the arguments of the gradient with respect to `role`
     (``"input"`` or ``"weight"``), an operand given only by its `shape`;
     `operand` is the other one. Returns the shape as a tuple, the validated
@@ -342,5 +349,5 @@ def shaped_problem(role, shape, operand, grad_output, stride, padding, dilation,
     result = np.empty(shape, dtype=result_dtype(other, go))
     x, w = (result, other) if role == "input" else (other, result)
     with argument_names(**{role: name}):
-        p = prepare_conv(x, w, None, stride, padding, dilation, groups, layout)
+        p = prepare_conv(x, w, None, stride, padding, dilation, groups, layout, padding_mode)
     return shape, p, grad_output_arg(go, p)
