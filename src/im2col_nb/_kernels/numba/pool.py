@@ -16,7 +16,6 @@ slice (an output row or plane): no write races, deterministic results.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, prange
 
 from ..._core.dtypes import lowest
