@@ -16,6 +16,7 @@ from .convolution import conv2d, conv2d_direct
 from .gradients import conv2d_backward, conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad
 from .methods import explain
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from .pooling3d import avg_pool3d, avg_pool3d_backward, max_pool3d, max_pool3d_backward
 from .transposed import conv_transpose2d
 from .unfold import col2im, im2col
 
@@ -25,6 +26,8 @@ __all__ = [
     "__version__",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
     "col2im",
     "config",
     "conv2d",
@@ -44,6 +47,8 @@ __all__ = [
     "max_num_threads",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
     "release_workspace",
     "reset_config",
     "set_backend",
