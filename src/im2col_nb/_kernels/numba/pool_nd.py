@@ -117,39 +117,50 @@ def _avg_volumes(x, out, td, th, tw, d_lo, d_hi, h_lo, h_hi, j_lo, j_hi, step, c
 
 
 @njit(inline="always", **_JIT)
-def _row_spread(dest, g, step, count_w, base, divisor_override):
-    # dest[t*step] += g[t] / divisor(t): one kw tap's share for a run of
-    # output columns (distinct targets; constant-step branches vectorise).
-    n = g.shape[0]
-    if divisor_override != 0:
-        if step == 1:
-            for t in range(n):
-                dest[t] += g[t] / divisor_override
-        elif step == 2:
-            for t in range(n):
-                dest[2 * t] += g[t] / divisor_override
-        else:
-            for t in range(n):
-                dest[t * step] += g[t] / divisor_override
-    elif step == 1:
+def _row_scatter(dest, src, step):
+    # dest[t*step] += src[t]: one kw tap's shares for a run of output
+    # columns (distinct targets; constant-step branches vectorise).
+    n = src.shape[0]
+    if step == 1:
         for t in range(n):
-            dest[t] += g[t] / (base * count_w[t])
+            dest[t] += src[t]
     elif step == 2:
         for t in range(n):
-            dest[2 * t] += g[t] / (base * count_w[t])
+            dest[2 * t] += src[t]
     else:
         for t in range(n):
-            dest[t * step] += g[t] / (base * count_w[t])
+            dest[t * step] += src[t]
 
 
 @njit(parallel=True, **_JIT)
-def _avg_backward_volumes(grad, grad_input, td, th, tw, d_lo, d_hi, h_lo, h_hi, j_lo, j_hi,
-                          step, count_d, count_h, count_w, divisor_override):
-    # grad (P, OD, OH, OW), grad_input (P, D, H, W); one task per (volume,
-    # input depth): it zeroes its slice, then adds the share of every window
-    # with a depth tap on that slice (the adjoint of _avg_volumes).
+def _divide(grad, share, count_d, count_h, count_w, divisor_override):
+    # share = grad / divisor of its window, (N, OD, OH, OW, C): each output's
+    # division done once, not once per tap that spreads it.
+    n_img, out_d, out_h, out_w, channels = grad.shape
+    for task in prange(n_img * out_d):
+        n = task // out_d
+        od = task - n * out_d
+        for oh in range(out_h):
+            for ow in range(out_w):
+                if divisor_override != 0:
+                    divisor = divisor_override
+                else:
+                    divisor = count_d[od] * count_h[oh] * count_w[ow]
+                src = grad[n, od, oh, ow]
+                dest = share[n, od, oh, ow]
+                for c in range(channels):
+                    dest[c] = src[c] / divisor
+
+
+@njit(parallel=True, **_JIT)
+def _avg_backward_volumes(share, grad_input, td, th, tw, d_lo, d_hi, h_lo, h_hi, j_lo, j_hi,
+                          step):
+    # share (P, OD, OH, OW) (the gradient over each window's divisor),
+    # grad_input (P, D, H, W); one task per (volume, input depth): it zeroes
+    # its slice, then adds the share of every window with a depth tap on that
+    # slice (the adjoint of _avg_volumes).
     planes, depth, height, width = grad_input.shape
-    out_d, out_h = grad.shape[1], grad.shape[2]
+    out_d, out_h = share.shape[1], share.shape[2]
     kernel_w = tw.shape[0]
     for task in prange(planes * depth):
         p = task // depth
@@ -163,16 +174,14 @@ def _avg_backward_volumes(grad, grad_input, td, th, tw, d_lo, d_hi, h_lo, h_hi, 
                 if td[kd, od] != d:
                     continue
                 for oh in range(out_h):
-                    g = grad[p, od, oh]
-                    base = count_d[od] * count_h[oh]
+                    src = share[p, od, oh]
                     for kh in range(h_lo[oh], h_hi[oh]):
                         row = dest[th[kh, oh]]
                         for kw in range(kernel_w):
                             a = j_lo[kw]
                             b = j_hi[kw]
                             if a < b:
-                                _row_spread(row[tw[kw, a]:], g[a:b], step, count_w[a:b], base,
-                                            divisor_override)
+                                _row_scatter(row[tw[kw, a]:], src[a:b], step)
 
 
 # ---------------------------------------------------------------------------
@@ -259,11 +268,11 @@ def _avg_channels_last(x, out, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_lo, w_hi, c
 
 
 @njit(parallel=True, **_JIT)
-def _avg_backward_channels_last(grad, grad_input, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_lo,
-                                w_hi, count_d, count_h, count_w, divisor_override):
+def _avg_backward_channels_last(share, grad_input, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_lo,
+                                w_hi):
     # one task per (image, input depth), as _avg_backward_volumes.
     n_img, depth, height, width, channels = grad_input.shape
-    out_d, out_h, out_w = grad.shape[1], grad.shape[2], grad.shape[3]
+    out_d, out_h, out_w = share.shape[1], share.shape[2], share.shape[3]
     for task in prange(n_img * depth):
         n = task // depth
         d = task - n * depth
@@ -278,17 +287,13 @@ def _avg_backward_channels_last(grad, grad_input, td, th, tw, d_lo, d_hi, h_lo, 
                     continue
                 for oh in range(out_h):
                     for ow in range(out_w):
-                        if divisor_override != 0:
-                            divisor = divisor_override
-                        else:
-                            divisor = count_d[od] * count_h[oh] * count_w[ow]
-                        g = grad[n, od, oh, ow]
+                        src = share[n, od, oh, ow]
                         for kh in range(h_lo[oh], h_hi[oh]):
                             h = th[kh, oh]
                             for kw in range(w_lo[ow], w_hi[ow]):
                                 row = dest[h, tw[kw, ow]]
                                 for c in range(channels):
-                                    row[c] += g[c] / divisor
+                                    row[c] += src[c]
 
 
 # ---------------------------------------------------------------------------
@@ -349,11 +354,12 @@ def avg_pool_nd_backward(grad, grad_input, tables, count_include_pad, divisor_ov
     of `grad` (N, OD, OH, OW, C): the adjoint of `avg_pool_nd`."""
     td, th, tw = tables
     rd, rh, rw = (axis_runs(t) for t in tables)
-    counts = (_counts(rd, count_include_pad), _counts(rh, count_include_pad),
-              _counts(rw, count_include_pad), int(divisor_override))
+    share = np.empty_like(grad)
+    _divide(grad, share, _counts(rd, count_include_pad), _counts(rh, count_include_pad),
+            _counts(rw, count_include_pad), int(divisor_override))
     if grad.shape[4] == 1:
-        _avg_backward_volumes(_volumes(grad), _volumes(grad_input), td, th, tw, rd.k_lo, rd.k_hi,
-                              rh.k_lo, rh.k_hi, rw.o_lo, rw.o_hi, rw.step, *counts)
+        _avg_backward_volumes(_volumes(share), _volumes(grad_input), td, th, tw, rd.k_lo, rd.k_hi,
+                              rh.k_lo, rh.k_hi, rw.o_lo, rw.o_hi, rw.step)
     else:
-        _avg_backward_channels_last(grad, grad_input, td, th, tw, rd.k_lo, rd.k_hi, rh.k_lo,
-                                    rh.k_hi, rw.k_lo, rw.k_hi, *counts)
+        _avg_backward_channels_last(share, grad_input, td, th, tw, rd.k_lo, rd.k_hi, rh.k_lo,
+                                    rh.k_hi, rw.k_lo, rw.k_hi)
