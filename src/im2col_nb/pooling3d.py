@@ -342,8 +342,9 @@ def max_pool3d_backward(grad_output, indices, input_shape, *, layout="NCDHW"):
     Notes
     -----
     Cost: one pass over `grad_output` plus zeroing the result. Parallel over
-    input volumes (NCDHW) or (image, channel block) (NDHWC); each task owns
-    the elements it writes, so the sums are race-free and deterministic.
+    input volumes (NCDHW) or images (NDHWC: a single image runs on one
+    thread); each task owns the elements it writes, so the sums are
+    race-free and deterministic.
 
     Examples
     --------
