@@ -30,6 +30,7 @@ from .ops1d import (
 from .ops3d import (conv3d, conv3d_backward, conv3d_bias_grad, conv3d_input_grad,
                     conv3d_weight_grad, conv_transpose3d)
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from .pooling3d import avg_pool3d, avg_pool3d_backward, max_pool3d, max_pool3d_backward
 from .transposed import conv_transpose2d
 from .unfold import col2im, col2im1d, col2im3d, im2col, im2col1d, im2col3d
 
@@ -41,6 +42,8 @@ __all__ = [
     "avg_pool1d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
     "col2im",
     "col2im1d",
     "col2im3d",
@@ -78,6 +81,8 @@ __all__ = [
     "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
     "release_workspace",
     "reset_config",
     "set_backend",

@@ -91,6 +91,26 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("avg_pool2d_backward NHWC", "avg_pool2d_backward",
          (np.ascontiguousarray(pool_go.transpose(0, 2, 3, 1)), x_nhwc.shape, 2), dict(layout="NHWC")),
     ]
+    # 3-D pooling: each layout (one-channel volume kernels and channels-last ones)
+    x3 = arr(n, c, 4, h, h)
+    go3 = arr(n, c, 2, pooled_h, pooled_h)
+    idx3 = np.zeros(go3.shape, dtype=np.int64)
+    for layout, xx, gg, ii in (("NCDHW", x3, go3, idx3),
+                               ("NDHWC", np.ascontiguousarray(np.moveaxis(x3, 1, -1)),
+                                np.ascontiguousarray(np.moveaxis(go3, 1, -1)),
+                                np.ascontiguousarray(np.moveaxis(idx3, 1, -1)))):
+        calls += [
+            (f"max_pool3d {layout}", "max_pool3d", (xx, 2),
+             dict(return_indices=True, layout=layout)),
+            (f"max_pool3d {layout} values", "max_pool3d", (xx, 3), dict(stride=2, padding=1,
+                                                                         layout=layout)),
+            (f"avg_pool3d {layout}", "avg_pool3d", (xx, 3), dict(stride=2, padding=1,
+                                                                 layout=layout)),
+            (f"max_pool3d_backward {layout}", "max_pool3d_backward", (gg, ii, xx.shape),
+             dict(layout=layout)),
+            (f"avg_pool3d_backward {layout}", "avg_pool3d_backward", (gg, xx.shape, 2),
+             dict(layout=layout)),
+        ]
     for layout, xx, gg in (("NCHW", x, go), ("NHWC", x_nhwc, go_nhwc)):
         calls += [
             (f"conv2d_input_grad {layout}", "conv2d_input_grad", (xx.shape, w, gg), dict(layout=layout)),

@@ -12,6 +12,7 @@ from .im2col import im2col, im2col_tile
 from .im2row import im2row_nhwc, im2row_tile
 from .pool import avg_pool2d_direct, max_pool2d_direct
 from .pool_backward import avg_pool2d_backward, max_pool2d_backward
+from .pool_nd import avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd_backward
 from .pool_reduce import (
     avg_pool2d_reduce_cols,
     avg_pool2d_reduce_rows,
@@ -42,4 +43,5 @@ __all__ = [
     "conv_tiles_nchw", "conv_tiles_nhwc", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc", "im2row_tile",
     "max_pool2d_backward", "max_pool2d_direct", "max_pool2d_reduce_cols", "max_pool2d_reduce_rows",
     "row2im_nhwc", "scatter_folded", "weight_grad_tiles_nchw",
+    "avg_pool_nd", "avg_pool_nd_backward", "max_pool_nd", "max_pool_nd_backward",
 ]

@@ -14,6 +14,7 @@ from .im2col import im2col, im2col_tile
 from .im2row import im2row_nhwc, im2row_tile
 from .pool import avg_pool2d_direct, max_pool2d_direct
 from .pool_backward import avg_pool2d_backward, max_pool2d_backward
+from .pool_nd import avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd_backward
 from .unfold_nd import col2im_nd, im2col_nd
 from .pool_reduce import (
     avg_pool2d_reduce_cols,
@@ -30,4 +31,5 @@ __all__ = [
     "col2im", "col2im_nd", "conv2d_direct_nchw", "conv2d_direct_nhwc", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc",
     "im2row_tile", "max_pool2d_backward", "max_pool2d_direct", "max_pool2d_reduce_cols",
     "max_pool2d_reduce_rows", "row2im_nhwc", "scatter_folded",
+    "avg_pool_nd", "avg_pool_nd_backward", "max_pool_nd", "max_pool_nd_backward",
 ]

@@ -1,0 +1,165 @@
+"""Max and average pooling over three spatial axes, forward and backward, in NumPy.
+
+The windows are described by one index table per axis (``_core/padmap.py``,
+``axis_table``): ``table[k, o]`` is the input position tap k of window o
+reads, -1 in the padding, -2 past it (a ceil_mode overhang). Arrays are
+channels-last, ``(N, D, H, W, C)``; a channels-first batch comes in as
+``(N*C, D, H, W, 1)``. 1-D and 2-D problems use unit axes (a (1, 1) table
+of 0).
+
+Each function loops over the ``kd*kh*kw`` window taps and moves whole
+arrays per tap: the input gets one extra slab at the end of each spatial
+axis holding the padding value (-inf for max, 0 for average), and padding
+entries of the tables point there, so one fancy index gathers a tap for
+every window at once. Taps are visited in row-major window order with
+PyTorch's update rule ``v > best or isnan(v)``: the same values, indices,
+ties and NaN handling as the Numba kernels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .pool import _update
+from .pool_backward import max_pool2d_backward as _scatter
+
+__all__ = ["AxisRuns", "avg_pool_nd", "avg_pool_nd_backward", "axis_runs", "max_pool_nd",
+           "max_pool_nd_backward"]
+
+
+class AxisRuns(NamedTuple):
+    """What the kernels read off one axis table (kernel, out), all int64.
+
+    Window o reads real input with taps ``[k_lo[o], k_hi[o])``; tap k reads
+    real input for windows ``[o_lo[k], o_hi[k])`` (both runs are contiguous:
+    positions grow with k and with o). ``count_pad[o]`` counts the window's
+    taps that are input or padding (not past it), ``count_real[o]`` its
+    input taps: the per-axis factors of the average's divisor. ``step`` is
+    the distance between the positions of consecutive windows (the stride).
+    """
+
+    k_lo: np.ndarray
+    k_hi: np.ndarray
+    o_lo: np.ndarray
+    o_hi: np.ndarray
+    count_pad: np.ndarray
+    count_real: np.ndarray
+    step: int
+
+
+def axis_runs(table: np.ndarray) -> AxisRuns:
+    """The `AxisRuns` of one index table."""
+    real = table >= 0
+    count_real = real.sum(axis=0, dtype=np.int64)
+    k_lo = real.argmax(axis=0).astype(np.int64)
+    per_tap = real.sum(axis=1, dtype=np.int64)
+    o_lo = real.argmax(axis=1).astype(np.int64)
+    o_hi = np.where(per_tap > 0, o_lo + per_tap, o_lo)
+    count_pad = (table != -2).sum(axis=0, dtype=np.int64)
+    step = 1
+    runs = np.nonzero(per_tap >= 2)[0]
+    if runs.size:
+        k = runs[0]
+        step = int(table[k, o_lo[k] + 1] - table[k, o_lo[k]])
+    return AxisRuns(k_lo, k_lo + count_real, o_lo, o_hi, count_pad, count_real, step)
+
+
+def _gather_tables(tables, sizes):
+    """The tables with every padding entry pointing at the extra slab."""
+    return [np.where(t >= 0, t, n) for t, n in zip(tables, sizes)]
+
+
+def _extended(x, fill):
+    """`x` (N, D, H, W, C) with one slab of `fill` after each spatial axis."""
+    return np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 1), (0, 0)), constant_values=fill)
+
+
+def _divisor(tables, count_include_pad, divisor_override):
+    """Divisor of every window, (OD, OH, OW, 1) float64, or the override."""
+    if divisor_override:
+        return divisor_override
+    counts = [axis_runs(t).count_pad if count_include_pad else axis_runs(t).count_real
+              for t in tables]
+    return (counts[0][:, None, None] * counts[1][None, :, None]
+            * counts[2][None, None, :]).astype(np.float64)[..., None]
+
+
+def _taps(tables):
+    """(a, b, c) of every window tap in row-major order."""
+    kd, kh, kw = (t.shape[0] for t in tables)
+    for a in range(kd):
+        for b in range(kh):
+            for c in range(kw):
+                yield a, b, c
+
+
+# ---------------------------------------------------------------------------
+# forward
+# ---------------------------------------------------------------------------
+
+
+def max_pool_nd(x, out, indices, tables):
+    """Max pool `x` (N, D, H, W, C) into `out` (N, OD, OH, OW, C) through the
+    index `tables` (td, th, tw); flat ``(d*H + h)*W + w`` positions of the
+    maxima into `indices` (same shape, int64) unless it is empty."""
+    _, depth, height, width, _ = x.shape
+    td, th, tw = tables
+    gd, gh, gw = _gather_tables(tables, (depth, height, width))
+    xe = _extended(x, -np.inf)
+    want = indices.shape[0] > 0
+    out[...] = -np.inf
+    if want:
+        # a window of -inf (or all padding but one tap) reports its first real tap
+        first = [t[axis_runs(t).k_lo, np.arange(t.shape[1])] for t in tables]
+        indices[...] = ((first[0][:, None, None] * height + first[1][None, :, None]) * width
+                        + first[2][None, None, :])[None, ..., None]
+    for a, b, c in _taps(tables):
+        v = xe[:, gd[a][:, None, None], gh[b][None, :, None], gw[c][None, None, :], :]
+        flat = None
+        if want:
+            # padding taps hold -inf: never taken, so their (wrong) flat is unused
+            flat = ((td[a][:, None, None] * height + th[b][None, :, None]) * width
+                    + tw[c][None, None, :])[None, ..., None]
+        _update(out, indices if want else None, v, flat, None)
+
+
+def avg_pool_nd(x, out, tables, count_include_pad, divisor_override):
+    """Average pool `x` (N, D, H, W, C) into `out` (N, OD, OH, OW, C);
+    `divisor_override` 0 means none."""
+    _, depth, height, width, _ = x.shape
+    gd, gh, gw = _gather_tables(tables, (depth, height, width))
+    xe = _extended(x, 0.0)
+    out[...] = 0.0
+    for a, b, c in _taps(tables):
+        out += xe[:, gd[a][:, None, None], gh[b][None, :, None], gw[c][None, None, :], :]
+    np.divide(out, _divisor(tables, count_include_pad, divisor_override), out=out,
+              casting="unsafe")
+
+
+# ---------------------------------------------------------------------------
+# backward
+# ---------------------------------------------------------------------------
+
+
+def max_pool_nd_backward(grad, indices, grad_input):
+    """Overwrite `grad_input` (N, V, C) with the scatter-add of `grad`
+    (N, L, C) at the flat volume positions `indices` (N, L, C, int64,
+    already range-checked)."""
+    _scatter(grad, indices, grad_input)
+
+
+def avg_pool_nd_backward(grad, grad_input, tables, count_include_pad, divisor_override):
+    """Overwrite `grad_input` (N, D, H, W, C) with the average-pool gradient
+    of `grad` (N, OD, OH, OW, C): the adjoint of `avg_pool_nd`."""
+    n_img, depth, height, width, channels = grad_input.shape
+    gd, gh, gw = _gather_tables(tables, (depth, height, width))
+    acc = np.zeros((n_img, depth + 1, height + 1, width + 1, channels), dtype=grad_input.dtype)
+    share = np.divide(grad, _divisor(tables, count_include_pad, divisor_override),
+                      dtype=grad.dtype, casting="unsafe")
+    for a, b, c in _taps(tables):
+        # one tap reads distinct positions in distinct windows (strides >= 1),
+        # so a buffered += adds each share once; only the padding slab collides
+        acc[:, gd[a][:, None, None], gh[b][None, :, None], gw[c][None, None, :], :] += share
+    grad_input[...] = acc[:, :depth, :height, :width, :]
