@@ -36,7 +36,7 @@ def dot(a, b):
 def test_patch_matrix_12x9_small(backend):
     x = np.arange(48).reshape(3, 4, 4)
     cols = im2col(x, 2)
-    assert cols.shape == (12, 9) and cols.dtype == np.float64
+    assert cols.shape == (12, 9) and cols.dtype == x.dtype  # values copied: the dtype is kept
     np.testing.assert_array_equal(cols, naive.im2col(x[None], 2)[0])
     # first patch (top-left) down the rows, ordered channel, kernel row, kernel column
     np.testing.assert_array_equal(cols[:, 0], [0, 1, 4, 5, 16, 17, 20, 21, 32, 33, 36, 37])
@@ -147,19 +147,39 @@ def test_square_output_size_int(backend):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype,result", [
-    ("float64", "float64"), ("float32", "float32"), ("float16", "float32"),
-    ("int64", "float64"), ("uint8", "float64"), ("bool", "float64"), (">f8", "float64"),
-    (">f4", "float32"),
+    ("float64", "float64"), ("float32", "float32"), ("float16", "float16"),
+    ("int64", "int64"), ("uint8", "uint8"), ("int8", "int8"), ("uint16", "uint16"),
+    ("bool", "bool"), (">f8", "float64"), (">f4", "float32"), (">i2", "int16"),
+    ("complex64", "complex64"), ("complex128", "complex128"),
 ])
 def test_dtypes(backend, dtype, result):
+    """im2col copies values: every dtype is kept (native byte order); col2im
+    sums in it (small values here: no integer overflow)."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 2 if dtype == "bool" else 9, size=(2, 3, 5, 6)).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.integers(0, 9, size=x.shape).astype(dtype)
     cols = im2col(x, 2, padding=1, stride=(1, 2))
     assert cols.dtype == np.dtype(result) and cols.dtype.isnative
-    np.testing.assert_array_equal(cols, naive.im2col(x.astype(np.float64), 2, padding=1, stride=(1, 2)))
-    back = col2im(cols.astype(dtype) if dtype != "bool" else cols > 0, (5, 6), 2, padding=1,
-                  stride=(1, 2))
+    wide = np.complex128 if np.dtype(dtype).kind == "c" else np.float64
+    for part in (np.real, np.imag) if np.dtype(dtype).kind == "c" else (np.real,):
+        np.testing.assert_array_equal(part(cols).astype(np.float64),
+                                      naive.im2col(part(x).astype(np.float64), 2, padding=1,
+                                                   stride=(1, 2)))
+    back = col2im(cols, (5, 6), 2, padding=1, stride=(1, 2))
     assert back.dtype == np.dtype(result)
+    want = col2im(cols.astype(wide), (5, 6), 2, padding=1, stride=(1, 2))
+    if dtype == "bool":  # bool sums are a logical or
+        want = want != 0
+    np.testing.assert_array_equal(back, want.astype(result))
+
+
+def test_col2im_integer_sums_wrap_as_numpy(backend):
+    cols = np.full((1, 4, 4), 100, dtype=np.uint8)     # 2x2 kernel over a 3x3 image
+    back = col2im(cols, (3, 3), 2)
+    # the centre is covered by 4 patches: 400 wraps to 400 - 256 = 144, as NumPy's uint8 sums
+    assert back.dtype == np.uint8 and back[0, 0, 1, 1] == np.uint8(144)
+    np.testing.assert_array_equal(col2im(cols.astype(np.int32), (3, 3), 2)[0, 0, 1, 1], 400)
 
 
 def test_float32_col2im_to_float32_accuracy(backend, rng):

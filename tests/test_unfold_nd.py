@@ -127,10 +127,12 @@ def test_inputs_untouched_odd_layouts_and_dtypes(backend):
     xf.flags.writeable = False
     np.testing.assert_array_equal(im2col3d(xf, 3, padding=1, padding_mode="circular"),
                                   naive.unfold_nd(base[:1], 3, 1, ((1, 1),) * 3, 1, "circular")[0])
-    # integers promote to float64, float16 to float32; 1-D unbatched
+    # values are copied: every dtype is kept; 1-D unbatched
     s = np.arange(6)
-    assert im2col1d(s[None], 3).dtype == np.float64
-    assert im2col1d(s[None].astype(np.float16), 3).dtype == np.float32
+    assert im2col1d(s[None], 3).dtype == s.dtype
+    assert im2col1d(s[None].astype(np.float16), 3).dtype == np.float16
+    assert im2col3d(np.ones((1, 2, 2, 2), np.uint8), 1, padding=1,
+                    padding_mode="reflect").dtype == np.uint8
     cols = im2col1d(s[None].astype(np.float32), (3,), padding=(1,), padding_mode="symmetric")
     np.testing.assert_array_equal(cols[:, 0], [0, 0, 1])
     # a tuple of one entry means every axis
@@ -301,7 +303,7 @@ X3 = np.ones((1, 2, 4, 5, 6))
     (lambda: im2col3d(X3, 2, stride=0), ValueError, "`stride` must be positive"),
     (lambda: im2col3d(X3, 2.5), TypeError, "`kernel_size`"),
     (lambda: im2col1d(X1, 7), ValueError, "larger than the padded input"),
-    (lambda: im2col3d(np.ones((1, 1, 2, 2, 2), dtype=complex), 1), TypeError, "`input`"),
+    (lambda: im2col3d(np.ones((1, 1, 2, 2, 2), dtype=object), 1), TypeError, "`input`"),
 ])
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):

@@ -35,6 +35,7 @@ from ._core.validation import (
 )
 from ._core.workspace import resolve_budget
 from ._engine import pool as _pool
+from ._engine.complex import bilinear, is_complex
 from ._engine.conv import explain_conv2d, run_conv2d
 from ._engine.grad import explain_grad, pick, run_input_grad, run_weight_grad
 from ._engine.problem import ConvCall, TransposeCall
@@ -329,6 +330,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     ...        layout="NLC").shape
     (2, 8, 4)
     """
+    if is_complex(input, weight, bias):
+        return bilinear(lambda x, w, b: conv1d(
+            x, w, b, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            input, weight, bias)
     call, layout, unbatched, out_len = _conv_call("conv1d", input, weight, bias, stride, padding,
                                                   dilation, groups, layout,
                                                   padding_mode=padding_mode)
@@ -394,6 +400,11 @@ def conv1d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     >>> bool(np.isclose(np.sum(conv1d(x, w, stride=2, padding=1) * y), np.sum(x * gx)))
     True
     """
+    if is_complex(weight, grad_output):  # the adjoint uses conj(weight), as PyTorch
+        return bilinear(lambda w, g, _: conv1d_input_grad(
+            input_shape, w, g, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            weight, grad_output, conjugate_a=True)
     call, go4, shape, layout = _shaped("conv1d_input_grad", "input", input_shape, weight,
                                        grad_output, stride, padding, dilation, groups, layout,
                                        padding_mode)
@@ -458,6 +469,11 @@ def conv1d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     >>> bool(np.isclose(np.sum(conv1d(x, w, padding="same") * y), np.sum(w * gw)))
     True
     """
+    if is_complex(input, grad_output):  # pairs grad_output with conj(input), as PyTorch
+        return bilinear(lambda x, g, _: conv1d_weight_grad(
+            x, weight_shape, g, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            input, grad_output, conjugate_a=True)
     call, go4, shape, layout = _shaped("conv1d_weight_grad", "weight", weight_shape, input,
                                        grad_output, stride, padding, dilation, groups, layout,
                                        padding_mode)
@@ -501,6 +517,9 @@ def conv1d_bias_grad(grad_output, *, layout="NCL"):
     >>> conv1d_bias_grad(np.ones((2, 3, 5)))
     array([10., 10., 10.])
     """
+    if is_complex(grad_output):
+        return bilinear(lambda g, _a, _b: conv1d_bias_grad(g, layout=layout),
+                        np.asarray(grad_output), 1.0)
     layout = _layout(layout)
     go = as_float_array("grad_output", grad_output)
     if go.ndim not in (2, 3):
@@ -564,6 +583,15 @@ def conv1d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     >>> gw.shape, gb
     ((3, 2, 3), array([2., 2., 2.]))
     """
+    if is_complex(input, weight, grad_output):
+        geometry = (stride, padding, dilation, groups)
+        common = dict(layout=layout, max_workspace_bytes=max_workspace_bytes,
+                      padding_mode=padding_mode)
+        return (conv1d_input_grad(np.shape(input), weight, grad_output, *geometry,
+                                   method=input_method, **common),
+                conv1d_weight_grad(input, np.shape(weight), grad_output, *geometry,
+                                    method=weight_method, **common),
+                conv1d_bias_grad(grad_output, layout=layout))
     call, layout, unbatched, out_len = _conv_call("conv1d_backward", input, weight, None, stride,
                                                   padding, dilation, groups, layout,
                                                   padding_mode=padding_mode)
@@ -717,6 +745,10 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ...                  output_padding=1).shape
     (2, 3, 10)
     """
+    if is_complex(input, weight, bias):
+        return bilinear(lambda x, w, b: conv_transpose1d(
+            x, w, b, stride, padding, output_padding, groups, dilation, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method), input, weight, bias)
     call, layout, unbatched = _transpose_call(input, weight, bias, stride, padding, output_padding,
                                               groups, dilation, layout)
     out = np.empty(call.out_shape, dtype=call.x.dtype)

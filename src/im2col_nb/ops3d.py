@@ -14,6 +14,7 @@ import numpy as np
 
 from ._core.validation import as_float_array, check_ndim, result_dtype, to_kernel_array
 from ._core.workspace import resolve_budget
+from ._engine.complex import bilinear, is_complex
 from ._engine.conv_nd import (
     add_bias,
     grad_output3d,
@@ -120,6 +121,11 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     >>> float(conv3d(x, w, padding=1)[0, 0, 0, 0, 0])   # a corner: 2 channels x 2x2x2 taps
     16.0
     """
+    if is_complex(input, weight, bias):
+        return bilinear(lambda x, w, b: conv3d(
+            x, w, b, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            input, weight, bias)
     call = prepare_conv3d(input, weight, bias, stride, padding, dilation, groups, layout,
                           padding_mode)
     return call.finish(run_conv3d(call, resolve_budget(max_workspace_bytes), method))
@@ -192,6 +198,11 @@ def conv3d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     >>> bool(np.isclose(np.sum(conv3d(x, w, stride=2, padding=1) * y), np.sum(x * gx)))
     True
     """
+    if is_complex(weight, grad_output):  # the adjoint uses conj(weight), as PyTorch
+        return bilinear(lambda w, g, _: conv3d_input_grad(
+            input_shape, w, g, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            weight, grad_output, conjugate_a=True)
     shape, call, go = shaped_problem3d("input", input_shape, weight, grad_output, stride, padding,
                                        dilation, groups, layout, padding_mode)
     run_input_grad3d("conv3d_input_grad", call.problem, go, call.weight, call.x,
@@ -255,6 +266,11 @@ def conv3d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     >>> bool(np.isclose(np.sum(conv3d(x, w, padding="same") * y), np.sum(w * gw)))
     True
     """
+    if is_complex(input, grad_output):  # pairs grad_output with conj(input), as PyTorch
+        return bilinear(lambda x, g, _: conv3d_weight_grad(
+            x, weight_shape, g, stride, padding, dilation, groups, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method, padding_mode=padding_mode),
+            input, grad_output, conjugate_a=True)
     shape, call, go = shaped_problem3d("weight", weight_shape, input, grad_output, stride, padding,
                                        dilation, groups, layout, padding_mode)
     run_weight_grad3d(call.problem, call.x, go, call.weight, resolve_budget(max_workspace_bytes),
@@ -296,6 +312,9 @@ def conv3d_bias_grad(grad_output, *, layout="NCDHW"):
     >>> conv3d_bias_grad(np.ones((2, 3, 2, 4, 4)))
     array([64., 64., 64.])
     """
+    if is_complex(grad_output):
+        return bilinear(lambda g, _a, _b: conv3d_bias_grad(g, layout=layout),
+                        np.asarray(grad_output), 1.0)
     layout = layout_arg(layout)
     go = as_float_array("grad_output", grad_output)
     check_ndim("grad_output", go, (4, 5),
@@ -360,6 +379,15 @@ def conv3d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
            [16., 32., 16.],
            [ 8., 16.,  8.]])
     """
+    if is_complex(input, weight, grad_output):
+        geometry = (stride, padding, dilation, groups)
+        common = dict(layout=layout, max_workspace_bytes=max_workspace_bytes,
+                      padding_mode=padding_mode)
+        return (conv3d_input_grad(np.shape(input), weight, grad_output, *geometry,
+                                   method=input_method, **common),
+                conv3d_weight_grad(input, np.shape(weight), grad_output, *geometry,
+                                    method=weight_method, **common),
+                conv3d_bias_grad(grad_output, layout=layout))
     call = prepare_conv3d(input, weight, None, stride, padding, dilation, groups, layout,
                           padding_mode)
     go = as_float_array("grad_output", grad_output)
@@ -460,6 +488,10 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ...                  output_padding=1).shape
     (3, 8, 8, 8)
     """
+    if is_complex(input, weight, bias):
+        return bilinear(lambda x, w, b: conv_transpose3d(
+            x, w, b, stride, padding, output_padding, groups, dilation, layout=layout,
+            max_workspace_bytes=max_workspace_bytes, method=method), input, weight, bias)
     call = prepare_transpose3d(input, weight, bias, stride, padding, output_padding, groups,
                                dilation, layout)
     out = np.empty(call.out_shape, dtype=call.x.dtype)

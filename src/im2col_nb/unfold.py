@@ -12,7 +12,8 @@ import numpy as np
 from ._core.backend import backend_module
 from ._core.geometry import conv_geometry
 from ._core.padmap import check_mode_fits, padding_mode_arg, tables3
-from ._core.validation import as_float_array, check_ndim, int_tuple, pair, to_kernel_array
+from ._core.dtypes import as_value_array
+from ._core.validation import check_ndim, int_tuple, pair, to_kernel_array
 
 __all__ = ["col2im", "col2im1d", "col2im3d", "im2col", "im2col1d", "im2col3d"]
 
@@ -41,8 +42,8 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     Parameters
     ----------
     input : array_like, shape (N, C, H, W) or (C, H, W)
-        Images. Integer and bool inputs are promoted to float64, float16 to
-        float32.
+        Images. Any dtype but object: bool, integers, float16 and complex
+        are kept (values are copied, never computed).
     kernel_size : int or (int, int)
         Patch size (kh, kw).
     dilation : int or (int, int), default 1
@@ -62,7 +63,7 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     -------
     cols : ndarray, shape (N, C*kh*kw, L) or (C*kh*kw, L)
         ``L = OH*OW`` with ``OH = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` and
-        likewise for OW. Same float dtype as `input` (after promotion).
+        likewise for OW. The dtype of `input`.
 
     Raises
     ------
@@ -96,7 +97,7 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     array([0., 1., 4., 5.])
     """
     mode = padding_mode_arg(padding_mode)
-    arr = as_float_array("input", input)
+    arr, result_dtype = as_value_array("input", input, complex_ok=True)
     x4, unbatched = _batched_nchw("input", arr)
     n_img, channels, height, width = x4.shape
     geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False)
@@ -108,6 +109,8 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
             backend_module().im2col(x4, cols, geom, 0, geom.out_h)
         else:
             _im2col_tables(x4, cols, geom, mode)
+    if cols.dtype != result_dtype:  # float16, copied through float32: exact
+        cols = cols.astype(result_dtype)
     return cols[0] if unbatched else cols
 
 
@@ -136,7 +139,7 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
     Returns
     -------
     images : ndarray, shape (N, C, H, W) or (C, H, W)
-        Same float dtype as `input` (after promotion).
+        The dtype of `input`.
 
     Raises
     ------
@@ -154,6 +157,12 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
     ``col2im(im2col(x))`` is not ``x``: each pixel is multiplied by the
     number of patches that contain it.
 
+    The sums are in the dtype of `input`: integers wrap around on overflow
+    as NumPy's integer sums do (``np.uint8(200) + np.uint8(100) == 44``),
+    so pass a wider integer (or float) array when the overlap count times
+    the values can exceed the dtype; bool sums are a logical or; float16 is
+    summed in float32 and rounded once.
+
     Examples
     --------
     >>> import numpy as np
@@ -165,7 +174,7 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
            [1., 2., 1.]])
     """
     mode = padding_mode_arg(padding_mode)
-    arr = as_float_array("input", input)
+    arr, result_dtype = as_value_array("input", input, complex_ok=True)
     check_ndim("input", arr, (2, 3), "2-D (C*kh*kw, L) or 3-D (N, C*kh*kw, L)")
     unbatched = arr.ndim == 2
     cols = arr[None] if unbatched else arr
@@ -191,6 +200,8 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
             backend_module().col2im(cols, out, geom)
         else:
             _col2im_tables(cols, out, geom, mode)
+    if out.dtype != result_dtype:  # float16, summed in float32
+        out = out.astype(result_dtype)
     return out[0] if unbatched else out
 
 
@@ -244,7 +255,7 @@ def _axis_args(func: str, ndim: int, **args) -> dict:
 
 def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride, padding_mode):
     mode = padding_mode_arg(padding_mode)
-    arr = as_float_array("input", input)
+    arr, result_dtype = as_value_array("input", input, complex_ok=True)
     check_ndim("input", arr, (ndim + 1, ndim + 2),
                f"{ndim + 1}-D (C, {_SPATIAL[ndim]}) or {ndim + 2}-D (N, C, {_SPATIAL[ndim]})")
     unbatched = arr.ndim == ndim + 1
@@ -262,13 +273,15 @@ def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride,
         # 1-D 'zeros' too: the N-D kernel measured 1.1-1.3x faster on 1-D
         # problems than the 2-D one with a unit leading axis
         _im2col_tables(x, cols, geom, mode)
+    if cols.dtype != result_dtype:  # float16, copied through float32: exact
+        cols = cols.astype(result_dtype)
     return cols[0] if unbatched else cols
 
 
 def _fold(func: str, ndim: int, input, output_size, kernel_size, dilation, padding, stride,
           padding_mode):
     mode = padding_mode_arg(padding_mode)
-    arr = as_float_array("input", input)
+    arr, result_dtype = as_value_array("input", input, complex_ok=True)
     taps = _TAP_NAMES[ndim]
     check_ndim("input", arr, (2, 3), f"2-D (C*{taps}, L) or 3-D (N, C*{taps}, L)")
     unbatched = arr.ndim == 2
@@ -292,6 +305,8 @@ def _fold(func: str, ndim: int, input, output_size, kernel_size, dilation, paddi
     out = np.empty((n_img, rows // geom.kernel_area) + size, dtype=cols.dtype)
     if out.size:
         _col2im_tables(cols, out, geom, mode)
+    if out.dtype != result_dtype:  # float16, summed in float32
+        out = out.astype(result_dtype)
     return out[0] if unbatched else out
 
 
@@ -305,8 +320,8 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     Parameters
     ----------
     input : array_like, shape (N, C, L) or (C, L)
-        Signals. Integer and bool inputs are promoted to float64, float16 to
-        float32.
+        Signals. Any dtype but object: bool, integers, float16 and complex
+        are kept (values are copied, never computed).
     kernel_size : int or (int,)
         Window length k.
     dilation : int or (int,), default 1
@@ -322,8 +337,8 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     Returns
     -------
     cols : ndarray, shape (N, C*k, L_out) or (C*k, L_out)
-        ``L_out = (L + low + high - d*(k-1) - 1) // stride + 1``. Same float
-        dtype as `input` (after promotion).
+        ``L_out = (L + low + high - d*(k-1) - 1) // stride + 1``. The dtype
+        of `input`.
 
     Raises
     ------
@@ -381,7 +396,7 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Returns
     -------
     signals : ndarray, shape (N, C, L) or (C, L)
-        Same float dtype as `input` (after promotion).
+        The dtype of `input`.
 
     Raises
     ------
@@ -421,8 +436,8 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     Parameters
     ----------
     input : array_like, shape (N, C, D, H, W) or (C, D, H, W)
-        Volumes. Integer and bool inputs are promoted to float64, float16 to
-        float32.
+        Volumes. Any dtype but object: bool, integers, float16 and complex
+        are kept (values are copied, never computed).
     kernel_size : int or (int, int, int)
         Patch size (kd, kh, kw).
     dilation : int or (int, int, int), default 1
@@ -440,7 +455,7 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     -------
     cols : ndarray, shape (N, C*kd*kh*kw, OD*OH*OW) or (C*kd*kh*kw, OD*OH*OW)
         ``OD = (D + front + back - dd*(kd-1) - 1) // sd + 1``, likewise OH
-        and OW. Same float dtype as `input` (after promotion).
+        and OW. The dtype of `input`.
 
     Raises
     ------
@@ -502,7 +517,7 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Returns
     -------
     volumes : ndarray, shape (N, C, D, H, W) or (C, D, H, W)
-        Same float dtype as `input` (after promotion).
+        The dtype of `input`.
 
     Raises
     ------

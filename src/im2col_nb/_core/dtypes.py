@@ -21,24 +21,28 @@ __all__ = ["as_value_array", "lowest"]
 _KEPT_KINDS = "biu"  # bool, signed and unsigned integers
 
 
-def as_value_array(name: str, value) -> tuple[np.ndarray, np.dtype]:
+def as_value_array(name: str, value, complex_ok: bool = False) -> tuple[np.ndarray, np.dtype]:
     """`value` as an array a value-moving kernel takes, and the dtype to return.
 
     bool and integer arrays pass through; float16 becomes float32 (the
-    result is cast back); float32/float64 pass through. Complex, object and
-    other dtypes raise TypeError naming `name`.
+    result is cast back); float32/float64 pass through, and complex64/128
+    with `complex_ok` (operations that only copy and add, as im2col and
+    col2im). Object and other dtypes raise TypeError naming `name`.
     """
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"`{name}` must be array-like of real numbers, got {describe(value)}") from exc
     kind = arr.dtype.kind
+    native = arr.dtype.newbyteorder("=")  # results in native byte order, as NumPy's own
     if kind in _KEPT_KINDS:
-        return arr, arr.dtype
+        return arr, native
     if kind == "f" and arr.dtype.itemsize <= 8:
-        return (arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr), arr.dtype
-    raise TypeError(
-        f"`{name}` must hold real numbers (float, int or bool), got dtype {arr.dtype}")
+        return (arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr), native
+    if complex_ok and kind == "c" and arr.dtype.itemsize <= 16:
+        return arr, native
+    what = "numbers (float, complex, int or bool)" if complex_ok else "real numbers (float, int or bool)"
+    raise TypeError(f"`{name}` must hold {what}, got dtype {arr.dtype}")
 
 
 def lowest(dtype):
