@@ -8,6 +8,7 @@ import pytest
 
 import naive
 
+import im2col_nb
 from im2col_nb import (
     conv2d,
     conv2d_backward,
@@ -120,3 +121,28 @@ def test_complex_errors_name_the_users_shapes():
     before = x.copy()
     conv2d(x, np.ones((4, 3, 3, 3), complex))
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_complex_conv1d_conv3d_and_gradients_match_naive(backend, d):
+    rng = np.random.default_rng(20 + d)
+    size = (9,) if d == 1 else (4, 5, 4)
+    x, w, b = _c(rng, (2, 4) + size), _c(rng, (6, 2) + (3,) * d), _c(rng, 6)
+    conv = getattr(im2col_nb, f"conv{d}d")
+    backward = getattr(im2col_nb, f"conv{d}d_backward")
+    transpose = getattr(im2col_nb, f"conv_transpose{d}d")
+    geometry = (2, 1, 1, 2)
+    y = conv(x, w, b, *geometry)
+    np.testing.assert_allclose(y, naive.conv_nd(x, w, b, *geometry), rtol=1e-10, atol=1e-10)
+    gy = _c(rng, y.shape)
+    gx, gw, gb = backward(x, w, gy, *geometry)
+    np.testing.assert_allclose(gx, naive.conv_nd_input_grad(x.shape, w, gy, *geometry),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, naive.conv_nd_weight_grad(x, w.shape, gy, *geometry),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gb, gy.sum(axis=tuple(i for i in range(gy.ndim) if i != 1)),
+                               rtol=1e-10, atol=1e-10)
+    wt = _c(rng, (4, 3) + (3,) * d)
+    np.testing.assert_allclose(transpose(x, wt, None, 2, 1, 1, 2),
+                               naive.conv_transpose_nd(x, wt, None, 2, 1, 1, 2),
+                               rtol=1e-10, atol=1e-10)

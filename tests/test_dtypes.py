@@ -100,3 +100,42 @@ def test_inputs_are_not_modified():
 def test_unsupported_dtypes_are_a_type_error(bad):
     with pytest.raises(TypeError, match="`input` must hold real numbers"):
         max_pool2d(bad, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int16, np.int64, np.float16],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("d", [1, 3])
+def test_max_pool1d_and_3d_keep_the_dtype(backend, d, dtype):
+    rng = np.random.default_rng(7)
+    x = _values(rng, (2, 3) + (9, 6, 5, 4)[:d] if d == 1 else (2, 3, 5, 6, 4), dtype)
+    pool = im2col_nb.max_pool1d if d == 1 else im2col_nb.max_pool3d
+    back = im2col_nb.max_pool1d_backward if d == 1 else im2col_nb.max_pool3d_backward
+    out, idx = pool(x, 3, 2, 1, return_indices=True)
+    want, want_idx = naive.max_pool_nd(x if dtype == np.int64 else x.astype(np.float64), 3, 2, 1)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(idx, want_idx)
+    if dtype != np.int64:
+        np.testing.assert_array_equal(out.astype(np.float64), want)
+    grad = np.ones(out.shape, dtype)
+    assert back(grad, idx, x.shape).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int32, np.float16, np.complex64],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("d", [1, 3])
+def test_unfold_1d_3d_keep_the_dtype(backend, d, dtype):
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 5, (2, 3) + (7, 5, 4, 6)[:d] if d == 1 else (2, 3, 4, 5, 3)).astype(dtype)
+    unfold = im2col_nb.im2col1d if d == 1 else im2col_nb.im2col3d
+    fold = im2col_nb.col2im1d if d == 1 else im2col_nb.col2im3d
+    for mode in ("zeros", "reflect"):
+        cols = unfold(x, 2, padding=1, padding_mode=mode)
+        assert cols.dtype == np.dtype(dtype)
+        wide = np.complex128 if np.dtype(dtype).kind == "c" else np.float64
+        np.testing.assert_array_equal(
+            cols.astype(wide), naive.unfold_nd(x.real.astype(np.float64), (2,) * d, (1,) * d,
+                                               ((1, 1),) * d, (1,) * d, mode).astype(wide)
+            + 1j * naive.unfold_nd(np.imag(x).astype(np.float64), (2,) * d, (1,) * d,
+                                   ((1, 1),) * d, (1,) * d, mode) * (wide == np.complex128))
+        back = fold(cols, x.shape[2:], 2, padding=1, padding_mode=mode)
+        assert back.dtype == np.dtype(dtype)

@@ -444,7 +444,8 @@ W = np.ones((3, 4, 3))
     (lambda: nb.max_pool1d(X, 2, layout="NHWC"), r"`layout` must be 'NCL' or 'NLC'"),
     (lambda: nb.max_pool1d(X, 3, padding=2), r"`padding` must be at most half of `kernel_size`"),
     (lambda: nb.avg_pool1d(X, 2, padding=(1, 1)),
-     r"`padding` must be an int or a tuple of 1 int for avg_pool1d"),
+     r"`padding` must be an int, a tuple of 1 int, or one \(low, high\) pair \(\(lo, hi\),\), "
+     r"'same' or 'valid' for avg_pool1d, got \(1, 1\) \(length 2, expected 1\)"),
     (lambda: nb.avg_pool1d(X, 2, divisor_override=0), r"`divisor_override` must not be zero"),
     (lambda: nb.avg_pool1d(X, 20), r"`kernel_size` \(20,\) .* padded input \(10,\)"),
     (lambda: nb.max_pool1d_backward(np.ones((2, 4, 5)), np.full((2, 4, 5), 10), X.shape),

@@ -7,6 +7,7 @@ import pytest
 import naive
 from conftest import tolerance
 
+import im2col_nb
 from im2col_nb import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -284,3 +285,35 @@ def test_conv_transpose2d_same_and_valid_follow_tensorflow(backend, layout, stri
     np.testing.assert_allclose(valid[:, :, :want.shape[2], :want.shape[3]], want, rtol=1e-10, atol=1e-10)
     # outputs past the span are reached by no input (TensorFlow's VALID pads them)
     assert not valid[:, :, want.shape[2]:].any() and not valid[:, :, :, want.shape[3]:].any()
+
+
+@pytest.mark.parametrize("padding", [((1, 0),), "same", "valid"], ids=str)
+def test_pool1d_asymmetric_and_same_padding(backend, padding):
+    x = np.random.default_rng(9).standard_normal((2, 3, 9))
+    out, idx = im2col_nb.max_pool1d(x, 3, 2, padding, return_indices=True)
+    want, want_idx = naive.max_pool_nd(x, 3, 2, padding, 1, False)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    for include in (False, True):
+        np.testing.assert_allclose(im2col_nb.avg_pool1d(x, 3, 2, padding, False, include),
+                                   naive.avg_pool_nd(x, 3, 2, padding, False, include), rtol=1e-12)
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("padding", [((1, 0), (0, 1), (1, 1)), "same"], ids=str)
+def test_pool3d_asymmetric_and_same_padding(backend, padding, ceil_mode):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 3, 5, 6, 7))
+    out, idx = im2col_nb.max_pool3d(x, 3, 2, padding, ceil_mode=ceil_mode, return_indices=True)
+    want, want_idx = naive.max_pool_nd(x, 3, 2, padding, 1, ceil_mode)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    for include in (False, True):
+        avg = im2col_nb.avg_pool3d(x, 3, 2, padding, ceil_mode, include)
+        np.testing.assert_allclose(avg, naive.avg_pool_nd(x, 3, 2, padding, ceil_mode, include),
+                                   rtol=1e-12, atol=1e-12)
+        g = rng.standard_normal(avg.shape)
+        np.testing.assert_allclose(
+            im2col_nb.avg_pool3d_backward(g, x.shape, 3, 2, padding, ceil_mode, include),
+            naive.avg_pool_nd_backward(g, x.shape, 3, 2, padding, ceil_mode, include),
+            rtol=1e-12, atol=1e-12)

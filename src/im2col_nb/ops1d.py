@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ._core.dtypes import as_value_array
 from ._core.geometry import Geometry, conv_geometry, padding_arg, pool_geometry
 from ._core.padmap import with_mode
 from ._core.validation import (
@@ -766,16 +767,21 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 # ---------------------------------------------------------------------------
 
 
-def _pool_input(op, input, layout):
+def _pool_input(op, input, layout, keep_dtype=False):
     """The validated input as a kernel-ready 4-D array, the 1-D layout,
-    whether unbatched, and the length."""
+    whether unbatched, the length and the dtype to return (`keep_dtype`:
+    the input's, as max_pool2d; else float)."""
     layout = _layout(layout)
-    x = as_float_array("input", input)
+    if keep_dtype:
+        x, result_dtype = as_value_array("input", input)
+    else:
+        x = as_float_array("input", input)
+        result_dtype = x.dtype
     x3, unbatched, (n_img, channels, length) = _sequences("input", x, layout)
     if channels < 1 or length < 1:
         raise ValueError(f"`input` must have non-empty channel and length axes (only the batch may "
                          f"be empty), got shape {x.shape} with layout {layout}")
-    return to_kernel_array(_to4(x3, layout), x.dtype), layout, unbatched, length
+    return to_kernel_array(_to4(x3, layout), x.dtype), layout, unbatched, length, result_dtype
 
 
 def _pool_geometry(op, length, kernel_size, stride, padding, dilation, ceil_mode) -> Geometry:
@@ -784,23 +790,25 @@ def _pool_geometry(op, length, kernel_size, stride, padding, dilation, ceil_mode
         s = k
     else:
         s = _one("stride", stride, op)
-    p = _one("padding", padding, op, minimum=0)
+    # an int, a 1-tuple, one (low, high) pair ((lo, hi),), 'valid' or 'same'
+    p = _conv_padding(padding, op, True)
     d = _one("dilation", dilation, op)
     return pool_geometry((length,), k, s, p, d, ceil_mode)
 
 
 def _max_call(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, layout):
-    x4, layout, unbatched, length = _pool_input("max_pool1d", input, layout)
+    x4, layout, unbatched, length, result_dtype = _pool_input("max_pool1d", input, layout,
+                                                              keep_dtype=True)
     g1 = _pool_geometry("max_pool1d", length, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = flag("return_indices", return_indices)
     call = _pool.pool_call("max_pool2d", x4, _LAYOUTS[layout], _lift(g1), unbatched,
-                           return_indices=return_indices)
+                           result_dtype, return_indices=return_indices)
     return call, layout
 
 
 def _avg_call(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
               layout):
-    x4, layout, unbatched, length = _pool_input("avg_pool1d", input, layout)
+    x4, layout, unbatched, length, _ = _pool_input("avg_pool1d", input, layout)
     g1 = _pool_geometry("avg_pool1d", length, kernel_size, stride, padding, 1, ceil_mode)
     cip = flag("count_include_pad", count_include_pad)
     divisor = optional_nonzero_int("divisor_override", divisor_override)
@@ -880,6 +888,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     call, layout = _max_call(input, kernel_size, stride, padding, dilation, ceil_mode,
                              return_indices, layout)
     out, indices = _pool.run_pool2d(call, method)
+    if out.dtype != call.result_dtype:  # float16, computed in float32: the values are exact
+        out = out.astype(call.result_dtype)
     if call.problem.return_indices:
         return _pool_finish(call, layout, out), _pool_finish(call, layout, indices)
     return _pool_finish(call, layout, out)
@@ -949,11 +959,13 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _pool_finish(call, layout, _pool.run_pool2d(call, method)[0])
 
 
-def _grad_and_shape(grad_output, input_shape, layout):
+def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
     """Validated grad_output as kernel-ready 4-D, the 4-D input shape, the
-    1-D layout, (N, C, L), whether unbatched."""
+    1-D layout, (N, C, L), whether unbatched (`keep_dtype`: integer and bool
+    gradients kept, as max_pool2d_backward)."""
     layout = _layout(layout)
-    g = as_float_array("grad_output", grad_output)
+    g = (as_value_array("grad_output", grad_output)[0] if keep_dtype
+         else as_float_array("grad_output", grad_output))
     if g.ndim not in (2, 3):
         what = ("2-D (C, OL) or 3-D (N, C, OL)" if layout == "NCL"
                 else "2-D (OL, C) or 3-D (N, OL, C)")
@@ -1026,7 +1038,8 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, layout="NCL"):
     >>> max_pool1d_backward(np.ones_like(out), idx, x.shape)
     array([[0., 2., 1., 0.]])
     """
-    g4, shape4, layout, length, unbatched, shape = _grad_and_shape(grad_output, input_shape, layout)
+    g4, shape4, layout, length, unbatched, shape = _grad_and_shape(grad_output, input_shape, layout,
+                                                                   keep_dtype=True)
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must hold integers, got dtype {idx.dtype}")
@@ -1042,6 +1055,8 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, layout="NCL"):
     idx4 = np.ascontiguousarray(_to4(idx3, layout), dtype=np.int64)
     grad_input = np.empty(shape4, dtype=g4.dtype)
     _pool.max_pool2d_backward(g4, idx4, grad_input, _LAYOUTS[layout])
+    if np.asarray(grad_output).dtype == np.float16:  # summed in float32
+        grad_input = grad_input.astype(np.float16)
     return grad_input.reshape(shape)
 
 

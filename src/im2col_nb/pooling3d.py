@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core.backend import backend_module
+from ._core.dtypes import as_value_array
 from ._core.geometry import Geometry, pool_geometry
 from ._core.padmap import tables3
 from ._core.validation import (
@@ -77,10 +78,11 @@ def _dims(name: str, shape, layout: str) -> tuple:
     return (n_img, channels, *size)
 
 
-def _pool_input(input, layout):
-    """Kernel-ready 5-D input, its layout, whether it was unbatched, its dims."""
+def _pool_input(input, layout, keep_dtype=False):
+    """Kernel-ready 5-D input, its layout, whether it was unbatched, its dims
+    (and with `keep_dtype`, the input's dtype kept: _core/dtypes.py)."""
     layout = _check_layout(layout)
-    arr = as_float_array("input", input)
+    arr = as_value_array("input", input)[0] if keep_dtype else as_float_array("input", input)
     what = "(N, C, D, H, W)" if layout == "NCDHW" else "(N, D, H, W, C)"
     unbatched_what = "(C, D, H, W)" if layout == "NCDHW" else "(D, H, W, C)"
     check_ndim("input", arr, (4, 5), f"4-D {unbatched_what} or 5-D {what}")
@@ -104,9 +106,11 @@ def _channels_last(arr, layout: str):
     return arr
 
 
-def _grad_and_shape(grad_output, input_shape, layout):
-    """Kernel-ready 5-D grad_output, 5-D input shape, input dims, whether unbatched."""
-    g = as_float_array("grad_output", grad_output)
+def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
+    """Kernel-ready 5-D grad_output, 5-D input shape, input dims, whether
+    unbatched (`keep_dtype`: integer and bool gradients kept, as max_pool2d_backward)."""
+    g = as_value_array("grad_output", grad_output)[0] if keep_dtype else \
+        as_float_array("grad_output", grad_output)
     what = "(N, C, OD, OH, OW)" if layout == "NCDHW" else "(N, OD, OH, OW, C)"
     check_ndim("grad_output", g, (4, 5), f"4-D (unbatched) or 5-D {what}")
     try:
@@ -142,8 +146,9 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     input : array_like
         ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``; with
         ``layout="NDHWC"``, ``(N, D, H, W, C)`` or ``(D, H, W, C)``. The
-        batch may be empty, the other axes may not. Integer and bool inputs
-        are promoted to float64, float16 to float32. Never modified; any
+        batch may be empty, the other axes may not. Any real dtype: bool,
+        integer and float16 inputs are pooled in their own dtype (float16
+        through float32, exactly). Never modified; any
         strides are accepted (a non-contiguous input is copied once).
     kernel_size : int or (int, int, int)
         Window size (kd, kh, kw); a 1-tuple means that size on every axis.
@@ -214,7 +219,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> max_pool3d(np.zeros((1, 2, 5, 5, 5)), (1, 3, 3), stride=2, padding=(0, 1, 1)).shape
     (1, 2, 3, 3, 3)
     """
-    x, layout, unbatched, dims = _pool_input(input, layout)
+    x, layout, unbatched, dims = _pool_input(input, layout, keep_dtype=True)
     geom = _geometry(dims[2:], kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = flag("return_indices", return_indices)
     out = np.empty(_out_shape(layout, dims[0], dims[1], geom), dtype=x.dtype)
@@ -224,6 +229,8 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             _channels_last(x, layout), _channels_last(out, layout),
             _channels_last(indices, layout) if return_indices else indices,
             tables3(dims[2:], geom))
+    if np.asarray(input).dtype == np.float16:  # computed in float32: the values are exact
+        out = out.astype(np.float16)
     if unbatched:
         out, indices = out[0], indices[0] if return_indices else indices
     return (out, indices) if return_indices else out
@@ -360,7 +367,7 @@ def max_pool3d_backward(grad_output, indices, input_shape, *, layout="NCDHW"):
            [0., 0., 0.]])
     """
     layout = _check_layout(layout)
-    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
+    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout, keep_dtype=True)
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must hold integers, got dtype {idx.dtype}")
@@ -392,6 +399,8 @@ def max_pool3d_backward(grad_output, indices, input_shape, *, layout="NCDHW"):
                 target = (dims[0], volume, dims[1])
             backend_module().max_pool_nd_backward(g.reshape(flat), idx.reshape(flat),
                                                   grad_input.reshape(target))
+    if np.asarray(grad_output).dtype == np.float16:  # summed in float32
+        grad_input = grad_input.astype(np.float16)
     return grad_input[0] if unbatched else grad_input
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..numpy.pool_nd import axis_runs
+from ..._core.dtypes import lowest
 from ._jit import JIT_OPTIONS as _JIT
 from .pool import _row_add, _row_max, _row_max_index
 from .pool_backward import max_pool2d_backward as _scatter
@@ -41,7 +42,8 @@ __all__ = ["avg_pool_nd", "avg_pool_nd_backward", "max_pool_nd", "max_pool_nd_ba
 
 
 @njit(parallel=True, **_JIT)
-def _max_volumes(x, out, indices, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_first, j_lo, j_hi, step):
+def _max_volumes(x, out, indices, lowest, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_first, j_lo,
+                 j_hi, step):
     # x (P, D, H, W), out/indices (P, OD, OH, OW); one task per (volume,
     # output depth). For every real (kd, kh) tap of an output row and every
     # kw tap, the update runs over the run of output columns that tap reads
@@ -51,7 +53,7 @@ def _max_volumes(x, out, indices, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_first, j
     kernel_w = tw.shape[0]
     area = height * width
     want = indices.shape[0] > 0
-    neg_inf = -np.inf
+    # `lowest`: -inf, or an integer dtype's minimum (_core/dtypes.py)
     for task in prange(planes * out_d):
         p = task // out_d
         od = task - p * out_d
@@ -59,7 +61,7 @@ def _max_volumes(x, out, indices, td, th, tw, d_lo, d_hi, h_lo, h_hi, w_first, j
         for oh in range(out_h):
             dest = out[p, od, oh]
             for j in range(out_w):
-                dest[j] = neg_inf
+                dest[j] = lowest
             if want:
                 base = td[d_lo[od], od] * area + th[h_lo[oh], oh] * width
                 first = indices[p, od, oh]
@@ -342,7 +344,7 @@ def max_pool_nd(x, out, indices, tables):
     rd, rh, rw = (axis_runs(t) for t in tables)
     if x.shape[4] == 1:
         w_first = tw[rw.k_lo, np.arange(tw.shape[1])]
-        _max_volumes(_volumes(x), _volumes(out), _volumes(indices), td, th, tw, rd.k_lo, rd.k_hi,
+        _max_volumes(_volumes(x), _volumes(out), _volumes(indices), lowest(x.dtype), td, th, tw, rd.k_lo, rd.k_hi,
                      rh.k_lo, rh.k_hi, w_first, rw.o_lo, rw.o_hi, rw.step)
     else:
         _max_channels_last(x, out, indices, td, th, tw, rd.k_lo, rd.k_hi, rh.k_lo, rh.k_hi,

@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..._core.dtypes import lowest
+
 from .pool import _update
 from .pool_backward import max_pool2d_backward as _scatter
 
@@ -107,9 +109,9 @@ def max_pool_nd(x, out, indices, tables):
     _, depth, height, width, _ = x.shape
     td, th, tw = tables
     gd, gh, gw = _gather_tables(tables, (depth, height, width))
-    xe = _extended(x, -np.inf)
+    xe = _extended(x, lowest(x.dtype))
     want = indices.shape[0] > 0
-    out[...] = -np.inf
+    out[...] = lowest(x.dtype)
     if want:
         # a window of -inf (or all padding but one tap) reports its first real tap
         first = [t[axis_runs(t).k_lo, np.arange(t.shape[1])] for t in tables]
