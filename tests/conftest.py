@@ -37,4 +37,7 @@ def rng():
 
 def tolerance(dtype):
     """(rtol, atol) for comparing a kernel in `dtype` with the float64 reference."""
-    return (2e-4, 2e-4) if np.dtype(dtype) == np.float32 else (1e-10, 1e-10)
+    dtype = np.dtype(dtype)
+    if dtype == np.float16:  # sums rounded once to float16 (11-bit significand)
+        return (2e-3, 2e-3)
+    return (2e-4, 2e-4) if dtype == np.float32 else (1e-10, 1e-10)
