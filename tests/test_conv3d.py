@@ -381,7 +381,7 @@ GO = np.ones((1, 3, 2, 2, 2))
     (lambda: nb.conv3d_backward(X, W, GO, input_method="tiles"), r"`input_method` must be one of"),
     (lambda: nb.conv3d_backward(X, W, GO, weight_method="pointwise"), r"`weight_method`='pointwise'"),
     (lambda: nb.conv3d_bias_grad(np.ones((3, 2, 2))), r"`grad_output` must be 4-D"),
-    (lambda: nb.conv_transpose3d(GO, W, padding="same"), r"`padding` must be .*no 'same'"),
+    (lambda: nb.conv_transpose3d(GO, W, padding="full"), r"`padding` must be an int, a tuple of 3 ints, 'valid' or 'same', got 'full'"),
     (lambda: nb.conv_transpose3d(GO, W, output_padding=(1, 0)),
      r"`output_padding` .*length 3, got length 2"),
     (lambda: nb.conv_transpose3d(GO, W, stride=2, output_padding=2),

@@ -434,7 +434,7 @@ W = np.ones((3, 4, 3))
     (lambda: nb.conv1d_bias_grad(np.ones((2, 3, 8, 1))), r"`grad_output` must be 2-D \(F, OL\)"),
     (lambda: nb.conv_transpose1d(X, np.ones((4, 3, 3)), output_padding=(1, 1)),
      r"`output_padding` must be an int or a tuple of 1 int for conv_transpose1d"),
-    (lambda: nb.conv_transpose1d(X, np.ones((4, 3, 3)), padding="same"), r"`padding` must be an int"),
+    (lambda: nb.conv_transpose1d(X, np.ones((4, 3, 3)), padding="full"), r"`padding` must be an int"),
     (lambda: nb.conv_transpose1d(X, np.ones((4, 3, 3)), output_padding=1),
      r"`output_padding` must be smaller than `stride` or `dilation`"),
     (lambda: nb.conv_transpose1d(X, np.ones((4, 3))), r"`weight` must be 3-D \(C_in, F/groups, k\)"),

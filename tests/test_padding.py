@@ -317,3 +317,20 @@ def test_pool3d_asymmetric_and_same_padding(backend, padding, ceil_mode):
             im2col_nb.avg_pool3d_backward(g, x.shape, 3, 2, padding, ceil_mode, include),
             naive.avg_pool_nd_backward(g, x.shape, 3, 2, padding, ceil_mode, include),
             rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("d", [1, 3])
+def test_conv_transpose1d_3d_same_and_valid_follow_tensorflow(backend, d, stride):
+    rng = np.random.default_rng(30 + d)
+    size = (4,) if d == 1 else (3, 4, 2)
+    y, w = rng.standard_normal((2, 3) + size), rng.standard_normal((3, 2) + (3,) * d)
+    transpose = getattr(im2col_nb, f"conv_transpose{d}d")
+    same = transpose(y, w, None, stride, "same")
+    out_size = tuple(n * stride for n in size)
+    assert same.shape == (2, 2) + out_size
+    pads = naive.pads_nd("same", out_size, (3,) * d, (stride,) * d, (1,) * d)
+    np.testing.assert_allclose(same, naive.conv_nd_input_grad((2, 2) + out_size, w, y, stride, pads),
+                               rtol=1e-10, atol=1e-10)
+    valid = transpose(y, w, None, stride, "valid")
+    assert valid.shape[2:] == tuple(n * stride + max(3 - stride, 0) for n in size)

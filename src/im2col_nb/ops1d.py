@@ -39,7 +39,7 @@ from ._engine import pool as _pool
 from ._engine.complex import bilinear, is_complex
 from ._engine.conv import explain_conv2d, run_conv2d
 from ._engine.grad import explain_grad, pick, run_input_grad, run_weight_grad
-from ._engine.problem import ConvCall, TransposeCall
+from ._engine.problem import ConvCall, TransposeCall, transpose_string_padding
 
 __all__ = ["avg_pool1d", "avg_pool1d_backward", "conv1d", "conv1d_backward", "conv1d_bias_grad",
            "conv1d_input_grad", "conv1d_weight_grad", "conv_transpose1d", "max_pool1d",
@@ -652,12 +652,12 @@ def _transpose_call(input, weight, bias, stride, padding, output_padding, groups
                          f"got {b.shape}")
     s = _one("stride", stride, op)
     d = _one("dilation", dilation, op)
-    if isinstance(padding, str):
-        raise ValueError(f"`padding` must be an int, a tuple of 1 int or ((lo, hi),) "
-                         f"({op} takes no 'same'/'valid'), got {padding!r}")
-    ((lo, hi),) = padding_arg(_conv_padding(padding, op, False), (k,), (d,), (s,),
-                              allow_strings=False)
     op_len = _one("output_padding", output_padding, op, minimum=0)
+    if isinstance(padding, str):  # TensorFlow's conv1d_transpose rule
+        ((lo, hi),), (op_len,) = transpose_string_padding(padding, (k,), (s,), (d,), (op_len,))
+    else:
+        ((lo, hi),) = padding_arg(_conv_padding(padding, op, False), (k,), (d,), (s,),
+                                  allow_strings=False)
     if op_len >= s and op_len >= d:
         raise ValueError(
             f"`output_padding` must be smaller than `stride` or `dilation`, got "
@@ -697,10 +697,12 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         Input channels first (PyTorch's layout).
     bias : array_like, shape (F,), optional
     stride : int or (int,), default 1
-    padding : int, (int,) or ((int, int),), default 0
+    padding : int, (int,), ((int, int),), 'valid' or 'same', default 0
         Elements cropped from each end of the full result, or ``((lo,
         hi),)`` for different amounts (the adjoint of `conv1d` with that
-        padding). Strings are not accepted (as in PyTorch).
+        padding). The strings follow TensorFlow's ``conv1d_transpose``, as
+        in `conv_transpose2d` (PyTorch takes none): ``'same'`` gives
+        ``L * stride`` outputs; with either, `output_padding` must be 0.
     output_padding : int or (int,), default 0
         Extra elements at the end of the output; smaller than `stride` or
         `dilation`.

@@ -429,9 +429,12 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         Input channels first (PyTorch's layout; the forward conv3d's weight).
     bias : array_like, shape (F,), optional
     stride : int or (int, int, int), default 1
-    padding : int, 3 ints or 3 (low, high) pairs, default 0
+    padding : int, 3 ints, 3 (low, high) pairs, 'valid' or 'same', default 0
         Cropped from each side of the full result (the adjoint of `conv3d`
-        with that padding); no strings.
+        with that padding). The strings follow TensorFlow's
+        ``conv3d_transpose``, as in `conv_transpose2d` (PyTorch takes none):
+        ``'same'`` gives ``size * stride`` outputs per axis; with either,
+        `output_padding` must be 0.
     output_padding : int or (int, int, int), default 0
         Added at the high end of each axis, to pick one of the `stride`
         sizes a strided conv3d maps to the same output size; smaller than

@@ -55,7 +55,7 @@ from .._core.validation import (
 )
 from .._core.workspace import chunking, chunks, scratch
 from .machine import current_machine
-from .problem import ConvProblem, argument_names
+from .problem import ConvProblem, argument_names, transpose_string_padding
 from .plan import is_pointwise
 from .registry import Choice, Method, candidates, check_method, choose_here, register
 
@@ -219,12 +219,13 @@ def prepare_transpose3d(input, weight, bias, stride, padding, output_padding, gr
     _bias_arg(b, filters, " (groups * weight.shape[1])")
     stride = int_tuple("stride", _per_axis("stride", stride), 3)
     dilation = int_tuple("dilation", _per_axis("dilation", dilation), 3)
-    if isinstance(padding, str):
-        raise ValueError(f"`padding` must be an int, a tuple of 3 ints or 3 (low, high) pairs "
-                         f"(conv_transpose3d takes no 'same'/'valid'), got {padding!r}")
-    pads = padding_arg(_per_axis("padding", padding, "an int, a tuple of 3 ints or 3 (low, high) pairs"),
-                       kernel, dilation, stride, allow_strings=False)
     opad = int_tuple("output_padding", _per_axis("output_padding", output_padding), 3, minimum=0)
+    if isinstance(padding, str):  # TensorFlow's conv3d_transpose rule
+        pads, opad = transpose_string_padding(padding, kernel, stride, dilation, opad)
+    else:
+        pads = padding_arg(_per_axis("padding", padding,
+                                     "an int, a tuple of 3 ints or 3 (low, high) pairs"),
+                           kernel, dilation, stride, allow_strings=False)
     if any(op >= s and op >= d for op, s, d in zip(opad, stride, dilation)):
         raise ValueError(
             f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "

@@ -216,7 +216,7 @@ class TransposeCall:
         return out[0] if self.squeeze == 1 else out
 
 
-def _transpose_string_padding(padding: str, kernel, stride, dilation, output_padding):
+def transpose_string_padding(padding: str, kernel, stride, dilation, output_padding):
     """'same'/'valid' for a transposed convolution, TensorFlow's rule: the
     adjoint of conv2d with that padding on an input of ``size * stride``
     ('same': exactly ``size * stride`` outputs; 'valid': ``size * stride +
@@ -226,8 +226,9 @@ def _transpose_string_padding(padding: str, kernel, stride, dilation, output_pad
     (low, high) crops and the output padding per axis."""
     mode = padding.lower()
     if mode not in ("same", "valid"):
-        raise ValueError(f"`padding` must be an int, a pair of ints, 'valid' or 'same', "
-                         f"got {padding!r}")
+        ints = {1: "a tuple of 1 int", 2: "a pair of ints"}.get(len(kernel),
+                                                                 f"a tuple of {len(kernel)} ints")
+        raise ValueError(f"`padding` must be an int, {ints}, 'valid' or 'same', got {padding!r}")
     if any(output_padding):
         raise ValueError(f"`output_padding` must be 0 with padding={padding!r} (the string "
                          f"fixes the output size), got {output_padding}")
@@ -237,7 +238,7 @@ def _transpose_string_padding(padding: str, kernel, stride, dilation, output_pad
         total = max(span - s, 0) if mode == "same" else 0
         pads.append((total // 2, total - total // 2))
         extra.append(max(s - span, 0))
-    return pads[0], pads[1], tuple(extra)
+    return tuple(pads), tuple(extra)
 
 
 def prepare_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
@@ -260,7 +261,7 @@ def prepare_transpose(input, weight, bias, stride, padding, output_padding, grou
     dh, dw = pair("dilation", dilation)
     oph, opw = pair("output_padding", output_padding, minimum=0)
     if isinstance(padding, str):
-        (pt, pb), (pl, pr), (oph, opw) = _transpose_string_padding(
+        ((pt, pb), (pl, pr)), (oph, opw) = transpose_string_padding(
             padding, (kh, kw), (sh, sw), (dh, dw), (oph, opw))
     else:
         # an int, one per axis, or one (low, high) pair per axis: rows/columns
