@@ -639,6 +639,9 @@ twice): the two im2col gates must fail.
 
 {thresholds_table()}
 
+The 1-D and 3-D operations have their own gates and comparisons against
+PyTorch: [Benchmarks: 1-D and 3-D](benchmarks-nd.md).
+
 ## Comparing runs on a fixed machine
 
 Seconds are only comparable on the same, otherwise idle machine. There,
