@@ -18,7 +18,8 @@ import numpy as np
 
 from ._core.validation import as_float_array, check_layout, check_ndim, result_dtype, to_kernel_array
 from ._core.workspace import resolve_budget
-from ._engine.complex import bilinear, is_complex
+from ._engine.complex import backward as complex_backward
+from ._engine.complex import bilinear, by_parts, is_complex
 from ._engine.grad import pick, run_input_grad, run_weight_grad
 from ._engine.problem import argument_names, grad_output_arg, prepare_conv, shaped_problem
 
@@ -233,7 +234,8 @@ def conv2d_bias_grad(grad_output, *, layout="NCHW"):
     Raises
     ------
     TypeError
-        If `grad_output` is not real-valued.
+        If `grad_output` holds no numbers (object or string arrays; complex
+        is summed part by part).
     ValueError
         If `grad_output` is not 2-D, 3-D or 4-D, or `layout` is unknown.
 
@@ -250,8 +252,7 @@ def conv2d_bias_grad(grad_output, *, layout="NCHW"):
     """
     layout = check_layout(layout)
     if is_complex(grad_output):
-        go = np.asarray(grad_output)
-        return bilinear(lambda g, _a, _b: conv2d_bias_grad(g, layout=layout), go, 1.0)
+        return by_parts(lambda g: conv2d_bias_grad(g, layout=layout), grad_output)
     go = as_float_array("grad_output", grad_output)
     check_ndim("grad_output", go, (2, 3, 4),
                "2-D (OH, OW), 3-D (unbatched) or 4-D "
@@ -320,14 +321,11 @@ def conv2d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
            [ 3.,  6.,  6.,  3.]])
     """
     if is_complex(input, weight, grad_output):
-        geometry = (stride, padding, dilation, groups)
-        return (conv2d_input_grad(np.shape(input), weight, grad_output, *geometry, layout=layout,
-                                  max_workspace_bytes=max_workspace_bytes, method=input_method,
-                                  padding_mode=padding_mode),
-                conv2d_weight_grad(input, np.shape(weight), grad_output, *geometry, layout=layout,
-                                   max_workspace_bytes=max_workspace_bytes, method=weight_method,
-                                   padding_mode=padding_mode),
-                conv2d_bias_grad(grad_output, layout=layout))
+        return complex_backward(conv2d_input_grad, conv2d_weight_grad, conv2d_bias_grad, input,
+                                weight, grad_output, (stride, padding, dilation, groups),
+                                input_method=input_method, weight_method=weight_method,
+                                layout=layout, max_workspace_bytes=max_workspace_bytes,
+                                padding_mode=padding_mode)
     p = prepare_conv(input, weight, None, stride, padding, dilation, groups, layout, padding_mode)
     go = as_float_array("grad_output", grad_output)
     dtype = result_dtype(p.x, go)

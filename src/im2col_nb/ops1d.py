@@ -36,7 +36,8 @@ from ._core.validation import (
 )
 from ._core.workspace import resolve_budget
 from ._engine import pool as _pool
-from ._engine.complex import bilinear, is_complex
+from ._engine.complex import backward as complex_backward
+from ._engine.complex import bilinear, by_parts, is_complex
 from ._engine.conv import explain_conv2d, run_conv2d
 from ._engine.grad import explain_grad, pick, run_input_grad, run_weight_grad
 from ._engine.problem import ConvCall, TransposeCall, transpose_string_padding
@@ -375,7 +376,7 @@ def conv1d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     Raises
     ------
     TypeError
-        `input_shape` not a tuple of ints; complex/object arrays;
+        `input_shape` not a tuple of ints; object arrays;
         non-integer geometry.
     ValueError
         `input_shape` of the wrong length, `grad_output` not of the forward
@@ -444,7 +445,7 @@ def conv1d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     Raises
     ------
     TypeError
-        `weight_shape` not a tuple of ints; complex/object arrays;
+        `weight_shape` not a tuple of ints; object arrays;
         non-integer geometry.
     ValueError
         `weight_shape` not of length 3 or not matching the input channels
@@ -503,7 +504,8 @@ def conv1d_bias_grad(grad_output, *, layout="NCL"):
     Raises
     ------
     TypeError
-        If `grad_output` is not real-valued.
+        If `grad_output` holds no numbers (object or string arrays; complex
+        is summed part by part).
     ValueError
         If `grad_output` is not 2-D or 3-D, or `layout` is unknown.
 
@@ -519,8 +521,7 @@ def conv1d_bias_grad(grad_output, *, layout="NCL"):
     array([10., 10., 10.])
     """
     if is_complex(grad_output):
-        return bilinear(lambda g, _a, _b: conv1d_bias_grad(g, layout=layout),
-                        np.asarray(grad_output), 1.0)
+        return by_parts(lambda g: conv1d_bias_grad(g, layout=layout), grad_output)
     layout = _layout(layout)
     go = as_float_array("grad_output", grad_output)
     if go.ndim not in (2, 3):
@@ -585,14 +586,11 @@ def conv1d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
     ((3, 2, 3), array([2., 2., 2.]))
     """
     if is_complex(input, weight, grad_output):
-        geometry = (stride, padding, dilation, groups)
-        common = dict(layout=layout, max_workspace_bytes=max_workspace_bytes,
-                      padding_mode=padding_mode)
-        return (conv1d_input_grad(np.shape(input), weight, grad_output, *geometry,
-                                   method=input_method, **common),
-                conv1d_weight_grad(input, np.shape(weight), grad_output, *geometry,
-                                    method=weight_method, **common),
-                conv1d_bias_grad(grad_output, layout=layout))
+        return complex_backward(conv1d_input_grad, conv1d_weight_grad, conv1d_bias_grad, input,
+                                weight, grad_output, (stride, padding, dilation, groups),
+                                input_method=input_method, weight_method=weight_method,
+                                layout=layout, max_workspace_bytes=max_workspace_bytes,
+                                padding_mode=padding_mode)
     call, layout, unbatched, out_len = _conv_call("conv1d_backward", input, weight, None, stride,
                                                   padding, dilation, groups, layout,
                                                   padding_mode=padding_mode)
@@ -963,11 +961,14 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
     """Validated grad_output as kernel-ready 4-D, the 4-D input shape, the
-    1-D layout, (N, C, L), whether unbatched (`keep_dtype`: integer and bool
-    gradients kept, as max_pool2d_backward)."""
+    1-D layout, (N, C, L), whether unbatched, the dtype to return
+    (`keep_dtype`: integer and bool gradients kept, as max_pool2d_backward)."""
     layout = _layout(layout)
-    g = (as_value_array("grad_output", grad_output)[0] if keep_dtype
-         else as_float_array("grad_output", grad_output))
+    if keep_dtype:
+        g, result_dtype = as_value_array("grad_output", grad_output)
+    else:
+        g = as_float_array("grad_output", grad_output)
+        result_dtype = g.dtype
     if g.ndim not in (2, 3):
         what = ("2-D (C, OL) or 3-D (N, C, OL)" if layout == "NCL"
                 else "2-D (OL, C) or 3-D (N, OL, C)")
@@ -990,7 +991,8 @@ def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
         raise ValueError(f"`grad_output` of shape {g.shape} does not match `input_shape` {shape}: "
                          f"batch and channel axes must agree ({layout})")
     shape4 = (n_img, channels, 1, length) if layout == "NCL" else (n_img, 1, length, channels)
-    return to_kernel_array(_to4(g3, layout), g.dtype), shape4, layout, length, unbatched, shape
+    return (to_kernel_array(_to4(g3, layout), g.dtype), shape4, layout, length, unbatched, shape,
+            result_dtype)
 
 
 def max_pool1d_backward(grad_output, indices, input_shape, *, layout="NCL"):
@@ -1040,8 +1042,8 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, layout="NCL"):
     >>> max_pool1d_backward(np.ones_like(out), idx, x.shape)
     array([[0., 2., 1., 0.]])
     """
-    g4, shape4, layout, length, unbatched, shape = _grad_and_shape(grad_output, input_shape, layout,
-                                                                   keep_dtype=True)
+    g4, shape4, layout, length, unbatched, shape, result_dtype = _grad_and_shape(
+        grad_output, input_shape, layout, keep_dtype=True)
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must hold integers, got dtype {idx.dtype}")
@@ -1057,8 +1059,8 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, layout="NCL"):
     idx4 = np.ascontiguousarray(_to4(idx3, layout), dtype=np.int64)
     grad_input = np.empty(shape4, dtype=g4.dtype)
     _pool.max_pool2d_backward(g4, idx4, grad_input, _LAYOUTS[layout])
-    if np.asarray(grad_output).dtype == np.float16:  # summed in float32
-        grad_input = grad_input.astype(np.float16)
+    if grad_input.dtype != result_dtype:  # float16, summed in float32
+        grad_input = grad_input.astype(result_dtype)
     return grad_input.reshape(shape)
 
 
@@ -1103,7 +1105,8 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     >>> avg_pool1d_backward(np.ones((1, 3)), (1, 4), 2, stride=1)
     array([[0.5, 1. , 1. , 0.5]])
     """
-    g4, shape4, layout, length, unbatched, shape = _grad_and_shape(grad_output, input_shape, layout)
+    g4, shape4, layout, length, unbatched, shape, _ = _grad_and_shape(grad_output, input_shape,
+                                                                      layout)
     g1 = _pool_geometry("avg_pool1d_backward", length, kernel_size, stride, padding, 1, ceil_mode)
     cip = flag("count_include_pad", count_include_pad)
     divisor = optional_nonzero_int("divisor_override", divisor_override)

@@ -14,7 +14,8 @@ import numpy as np
 
 from ._core.validation import as_float_array, check_ndim, result_dtype, to_kernel_array
 from ._core.workspace import resolve_budget
-from ._engine.complex import bilinear, is_complex
+from ._engine.complex import backward as complex_backward
+from ._engine.complex import bilinear, by_parts, is_complex
 from ._engine.conv_nd import (
     add_bias,
     grad_output3d,
@@ -169,7 +170,7 @@ def conv3d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     Raises
     ------
     TypeError
-        `input_shape` not a tuple of ints; complex/object arrays;
+        `input_shape` not a tuple of ints; object arrays;
         non-integer geometry.
     ValueError
         `input_shape` not of length 4 or 5, `grad_output` not of the
@@ -241,7 +242,7 @@ def conv3d_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, di
     Raises
     ------
     TypeError
-        `weight_shape` not a tuple of ints; complex/object arrays;
+        `weight_shape` not a tuple of ints; object arrays;
         non-integer geometry.
     ValueError
         `weight_shape` not of length 5 or not matching the input channels
@@ -297,7 +298,8 @@ def conv3d_bias_grad(grad_output, *, layout="NCDHW"):
     Raises
     ------
     TypeError
-        If `grad_output` is not real-valued.
+        If `grad_output` holds no numbers (object or string arrays; complex
+        is summed part by part).
     ValueError
         If `grad_output` is not 4-D or 5-D, or `layout` is unknown.
 
@@ -313,8 +315,7 @@ def conv3d_bias_grad(grad_output, *, layout="NCDHW"):
     array([64., 64., 64.])
     """
     if is_complex(grad_output):
-        return bilinear(lambda g, _a, _b: conv3d_bias_grad(g, layout=layout),
-                        np.asarray(grad_output), 1.0)
+        return by_parts(lambda g: conv3d_bias_grad(g, layout=layout), grad_output)
     layout = layout_arg(layout)
     go = as_float_array("grad_output", grad_output)
     check_ndim("grad_output", go, (4, 5),
@@ -380,14 +381,11 @@ def conv3d_backward(input, weight, grad_output, stride=1, padding=0, dilation=1,
            [ 8., 16.,  8.]])
     """
     if is_complex(input, weight, grad_output):
-        geometry = (stride, padding, dilation, groups)
-        common = dict(layout=layout, max_workspace_bytes=max_workspace_bytes,
-                      padding_mode=padding_mode)
-        return (conv3d_input_grad(np.shape(input), weight, grad_output, *geometry,
-                                   method=input_method, **common),
-                conv3d_weight_grad(input, np.shape(weight), grad_output, *geometry,
-                                    method=weight_method, **common),
-                conv3d_bias_grad(grad_output, layout=layout))
+        return complex_backward(conv3d_input_grad, conv3d_weight_grad, conv3d_bias_grad, input,
+                                weight, grad_output, (stride, padding, dilation, groups),
+                                input_method=input_method, weight_method=weight_method,
+                                layout=layout, max_workspace_bytes=max_workspace_bytes,
+                                padding_mode=padding_mode)
     call = prepare_conv3d(input, weight, None, stride, padding, dilation, groups, layout,
                           padding_mode)
     go = as_float_array("grad_output", grad_output)

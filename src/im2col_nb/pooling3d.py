@@ -80,16 +80,21 @@ def _dims(name: str, shape, layout: str) -> tuple:
 
 def _pool_input(input, layout, keep_dtype=False):
     """Kernel-ready 5-D input, its layout, whether it was unbatched, its dims
-    (and with `keep_dtype`, the input's dtype kept: _core/dtypes.py)."""
+    and the dtype to return (`keep_dtype`: the input's, see _core/dtypes.py;
+    else float)."""
     layout = _check_layout(layout)
-    arr = as_value_array("input", input)[0] if keep_dtype else as_float_array("input", input)
+    if keep_dtype:
+        arr, result_dtype = as_value_array("input", input)
+    else:
+        arr = as_float_array("input", input)
+        result_dtype = arr.dtype
     what = "(N, C, D, H, W)" if layout == "NCDHW" else "(N, D, H, W, C)"
     unbatched_what = "(C, D, H, W)" if layout == "NCDHW" else "(D, H, W, C)"
     check_ndim("input", arr, (4, 5), f"4-D {unbatched_what} or 5-D {what}")
     unbatched = arr.ndim == 4
     x = arr[None] if unbatched else arr
     dims = _dims("input", x.shape, layout)
-    return to_kernel_array(x, arr.dtype), layout, unbatched, dims
+    return to_kernel_array(x, arr.dtype), layout, unbatched, dims, result_dtype
 
 
 def _out_shape(layout: str, n_img: int, channels: int, geom: Geometry) -> tuple:
@@ -108,9 +113,13 @@ def _channels_last(arr, layout: str):
 
 def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
     """Kernel-ready 5-D grad_output, 5-D input shape, input dims, whether
-    unbatched (`keep_dtype`: integer and bool gradients kept, as max_pool2d_backward)."""
-    g = as_value_array("grad_output", grad_output)[0] if keep_dtype else \
-        as_float_array("grad_output", grad_output)
+    unbatched, the dtype to return (`keep_dtype`: integer and bool gradients
+    kept, as max_pool2d_backward)."""
+    if keep_dtype:
+        g, result_dtype = as_value_array("grad_output", grad_output)
+    else:
+        g = as_float_array("grad_output", grad_output)
+        result_dtype = g.dtype
     what = "(N, C, OD, OH, OW)" if layout == "NCDHW" else "(N, OD, OH, OW, C)"
     check_ndim("grad_output", g, (4, 5), f"4-D (unbatched) or 5-D {what}")
     try:
@@ -129,7 +138,7 @@ def _grad_and_shape(grad_output, input_shape, layout, keep_dtype=False):
         raise ValueError(
             f"`grad_output` of shape {g.shape[unbatched:]} does not match `input_shape` "
             f"{shape[unbatched:]}: batch and channel axes must agree ({layout})")
-    return to_kernel_array(g, g.dtype), shape, dims, unbatched
+    return to_kernel_array(g, g.dtype), shape, dims, unbatched, result_dtype
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +228,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> max_pool3d(np.zeros((1, 2, 5, 5, 5)), (1, 3, 3), stride=2, padding=(0, 1, 1)).shape
     (1, 2, 3, 3, 3)
     """
-    x, layout, unbatched, dims = _pool_input(input, layout, keep_dtype=True)
+    x, layout, unbatched, dims, result_dtype = _pool_input(input, layout, keep_dtype=True)
     geom = _geometry(dims[2:], kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = flag("return_indices", return_indices)
     out = np.empty(_out_shape(layout, dims[0], dims[1], geom), dtype=x.dtype)
@@ -229,8 +238,8 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             _channels_last(x, layout), _channels_last(out, layout),
             _channels_last(indices, layout) if return_indices else indices,
             tables3(dims[2:], geom))
-    if np.asarray(input).dtype == np.float16:  # computed in float32: the values are exact
-        out = out.astype(np.float16)
+    if out.dtype != result_dtype:  # float16, computed in float32: the values are exact
+        out = out.astype(result_dtype)
     if unbatched:
         out, indices = out[0], indices[0] if return_indices else indices
     return (out, indices) if return_indices else out
@@ -294,7 +303,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     >>> avg_pool3d(x, 3, stride=2, padding=1, count_include_pad=False)
     array([[[[3.5]]]])
     """
-    x, layout, unbatched, dims = _pool_input(input, layout)
+    x, layout, unbatched, dims, _ = _pool_input(input, layout)
     geom = _geometry(dims[2:], kernel_size, stride, padding, 1, ceil_mode)
     cip = flag("count_include_pad", count_include_pad)
     divisor = optional_nonzero_int("divisor_override", divisor_override)
@@ -367,7 +376,8 @@ def max_pool3d_backward(grad_output, indices, input_shape, *, layout="NCDHW"):
            [0., 0., 0.]])
     """
     layout = _check_layout(layout)
-    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout, keep_dtype=True)
+    g, shape, dims, unbatched, result_dtype = _grad_and_shape(grad_output, input_shape, layout,
+                                                              keep_dtype=True)
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must hold integers, got dtype {idx.dtype}")
@@ -399,8 +409,8 @@ def max_pool3d_backward(grad_output, indices, input_shape, *, layout="NCDHW"):
                 target = (dims[0], volume, dims[1])
             backend_module().max_pool_nd_backward(g.reshape(flat), idx.reshape(flat),
                                                   grad_input.reshape(target))
-    if np.asarray(grad_output).dtype == np.float16:  # summed in float32
-        grad_input = grad_input.astype(np.float16)
+    if grad_input.dtype != result_dtype:  # float16, summed in float32
+        grad_input = grad_input.astype(result_dtype)
     return grad_input[0] if unbatched else grad_input
 
 
@@ -452,7 +462,7 @@ def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padd
              [0.25, 0.5 , 0.25]]]])
     """
     layout = _check_layout(layout)
-    g, shape, dims, unbatched = _grad_and_shape(grad_output, input_shape, layout)
+    g, shape, dims, unbatched, _ = _grad_and_shape(grad_output, input_shape, layout)
     geom = _geometry(dims[2:], kernel_size, stride, padding, 1, ceil_mode)
     cip = flag("count_include_pad", count_include_pad)
     divisor = optional_nonzero_int("divisor_override", divisor_override)

@@ -242,8 +242,9 @@ def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
     dilation = int_tuple("dilation", dilation, ndim)
     pads = padding_arg(padding, kernel, dilation, stride, in_size=in_size)
     ceil_mode = flag("ceil_mode", ceil_mode)
+    # padding as messages show it: one int per axis when symmetric, else the pairs
+    shown = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads
     if any(max(p) > k // 2 for p, k in zip(pads, kernel)):
-        shown = (tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads)
         raise ValueError(
             f"`padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), "
             f"got padding={shown} with kernel_size={kernel}"
@@ -253,18 +254,15 @@ def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
     if min(out) < 1:
         span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
         padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, pads))
-        shown = "x".join(str(o) for o in out)
-        low = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads
         raise ValueError(
             f"`kernel_size` {kernel} with dilation {dilation} spans {span}, larger than the "
-            f"padded input {padded} (input {tuple(in_size)}, padding {low}): "
-            f"the output would be {shown}"
+            f"padded input {padded} (input {tuple(in_size)}, padding {shown}): "
+            f"the output would be {'x'.join(str(o) for o in out)}"
         )
     if any(_has_empty_window(n, k, s, lo, d, o)
            for n, k, s, (lo, _), d, o in zip(in_size, kernel, stride, pads, dilation, out)):
-        low = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads
         raise ValueError(
             f"`dilation` {dilation} leaves a pooling window with no input element "
-            f"(input {tuple(in_size)}, kernel_size {kernel}, stride {stride}, padding {low})"
+            f"(input {tuple(in_size)}, kernel_size {kernel}, stride {stride}, padding {shown})"
         )
     return Geometry(kernel, stride, pads, dilation, out)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bilinear", "is_complex", "parts"]
+__all__ = ["backward", "bilinear", "by_parts", "is_complex", "parts"]
 
 
 def is_complex(*values) -> bool:
@@ -96,3 +96,23 @@ def bilinear(op, a, b, bias=None, *, conjugate_a: bool = False):
         # zero operands give the bias alone, exactly (0 * 0 sums to 0)
         imag = op(np.zeros_like(ar), np.zeros_like(br), bias_i)
     return _combine(real, imag)
+
+
+def by_parts(op, value):
+    """``op(value)`` for a complex `value`, where ``op`` is real and linear
+    (a bias gradient's sum): ``op(real) + i op(imag)``."""
+    arr = np.asarray(value)
+    return _combine(op(arr.real), op(arr.imag))
+
+
+def backward(input_grad, weight_grad, bias_grad, input, weight, grad_output, geometry, *,
+             input_method, weight_method, **common):
+    """``(grad_input, grad_weight, grad_bias)`` of a complex convolution,
+    each by its public function's own complex route (`geometry`: stride,
+    padding, dilation, groups; `common`: the keywords both gradients take,
+    ``layout`` among them)."""
+    return (input_grad(np.shape(input), weight, grad_output, *geometry, method=input_method,
+                       **common),
+            weight_grad(input, np.shape(weight), grad_output, *geometry, method=weight_method,
+                        **common),
+            bias_grad(grad_output, layout=common["layout"]))
