@@ -322,17 +322,17 @@ def test_integer_and_float16_inputs_promote():
 
 
 def test_explain_reports_the_unit_axis_problem():
-    x = np.empty((4, 8, 100), np.float32)
-    w = np.empty((16, 8, 3), np.float32)
+    x = np.zeros((4, 8, 100), np.float32)
+    w = np.zeros((16, 8, 3), np.float32)
     choice = nb.explain("conv1d", x, w, padding=1)
     assert choice.op == "conv1d" and "1x100" in choice.problem and "1x3" in choice.problem
     unit_axis = nb.explain("conv2d", x[:, :, None], w[:, :, None], padding=((0, 0), (1, 1)))
     assert choice.method == unit_axis.method
-    assert nb.explain(nb.conv1d_input_grad, x.shape, w, np.empty((4, 16, 98), np.float32)).op == \
+    assert nb.explain(nb.conv1d_input_grad, x.shape, w, np.zeros((4, 16, 98), np.float32)).op == \
         "conv1d_input_grad"
-    assert nb.explain("conv1d_weight_grad", x, w.shape, np.empty((4, 16, 98), np.float32)).method in \
+    assert nb.explain("conv1d_weight_grad", x, w.shape, np.zeros((4, 16, 98), np.float32)).method in \
         {"tiles", "im2col", "pointwise"}
-    assert nb.explain("conv_transpose1d", x, np.empty((8, 4, 3), np.float32)).op == "conv_transpose1d"
+    assert nb.explain("conv_transpose1d", x, np.zeros((8, 4, 3), np.float32)).op == "conv_transpose1d"
     assert nb.explain("max_pool1d", x, 3).method == "direct"
     assert nb.explain("avg_pool1d", x, 3, method="im2col").method == "im2col"
     with pytest.raises(ValueError, match="`stride` must be an int or a tuple of 1 int"):

@@ -68,8 +68,8 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     Raises
     ------
     TypeError
-        If `input` is not real-valued or a geometry argument is not an int or
-        a pair of ints.
+        If `input` holds no numbers (an object or string array) or a geometry
+        argument is not an int or a pair of ints.
     ValueError
         If `input` is not 3-D or 4-D, a geometry argument is out of range,
         the dilated kernel is larger than the padded input, `padding_mode` is
@@ -144,8 +144,8 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
     Raises
     ------
     TypeError
-        If `input` is not real-valued or a geometry argument is not an int or
-        a pair of ints.
+        If `input` holds no numbers (an object or string array) or a geometry
+        argument is not an int or a pair of ints.
     ValueError
         If `input` is not 2-D or 3-D, its second-to-last axis is not a
         multiple of ``kh*kw``, its last axis is not the number of patches
@@ -343,8 +343,8 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     Raises
     ------
     TypeError
-        If `input` is not real-valued or a geometry argument is not an int
-        or a tuple of ints.
+        If `input` holds no numbers (an object or string array) or a geometry
+        argument is not an int or a tuple of ints.
     ValueError
         If `input` is not 2-D or 3-D, a tuple argument has more than one
         entry, a geometry argument is out of range, the dilated window is
@@ -401,8 +401,8 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Raises
     ------
     TypeError
-        If `input` is not real-valued or a geometry argument is not an int
-        or a tuple of ints.
+        If `input` holds no numbers (an object or string array) or a geometry
+        argument is not an int or a tuple of ints.
     ValueError
         If `input` is not 2-D or 3-D, its second-to-last axis is not a
         multiple of k, its last axis is not the number of windows the
@@ -460,8 +460,8 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     Raises
     ------
     TypeError
-        If `input` is not real-valued or a geometry argument is not an int
-        or a tuple of ints.
+        If `input` holds no numbers (an object or string array) or a geometry
+        argument is not an int or a tuple of ints.
     ValueError
         If `input` is not 4-D or 5-D, a tuple argument has neither 3 entries
         nor 1, a geometry argument is out of range, the dilated kernel is
@@ -522,8 +522,8 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Raises
     ------
     TypeError
-        If `input` is not real-valued or a geometry argument is not an int
-        or a tuple of ints.
+        If `input` holds no numbers (an object or string array) or a geometry
+        argument is not an int or a tuple of ints.
     ValueError
         If `input` is not 2-D or 3-D, its second-to-last axis is not a
         multiple of ``kd*kh*kw``, its last axis is not the number of patches
