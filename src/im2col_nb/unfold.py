@@ -59,12 +59,29 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
         (``'symmetric'`` is NumPy's: mirrored including the edge). Modes
         other than 'zeros' read the padding straight from the input, through
         the N-D kernels of `im2col3d`.
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        How the columns are laid out, with ``K = C*kh*kw`` patch rows and
+        ``L = OH*OW`` output positions: 'NKL' as
+        ``torch.nn.functional.unfold``; 'KLN' with the batch innermost,
+        shape ``(K, L*N)``, entry ``[k, l*N + n]`` (CS231n's
+        ``im2col_cython``, numpy-ml's ``im2col``); 'NLK' one row per patch,
+        shape ``(N*L, K)``, entry ``[n*L + l, k]`` (*Deep Learning from
+        Scratch*'s ``im2col``). Written directly in that layout: no
+        transpose copy.
+    out : ndarray, optional
+        Where to write the result: exactly the returned shape and dtype,
+        any strides (a transposed view included), not overlapping `input`.
+        Reusing one buffer across calls also saves the page faults of a
+        fresh large array.
 
     Returns
     -------
-    cols : ndarray, shape (N, C*kh*kw, L) or (C*kh*kw, L)
-        ``L = OH*OW`` with ``OH = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` and
-        likewise for OW. The dtype of `input`.
+    cols : ndarray
+        'NKL': shape (N, C*kh*kw, L), or (C*kh*kw, L) for a 3-D input;
+        'KLN': (C*kh*kw, L*N); 'NLK': (N*L, C*kh*kw) (N = 1 for a 3-D
+        input). ``L = OH*OW`` with ``OH = (H + top + bottom - dh*(kh-1) - 1)
+        // sh + 1`` and likewise for OW. The dtype of `input`; `out` itself
+        when given.
 
     Raises
     ------
@@ -75,13 +92,27 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
         If `input` is not 3-D or 4-D, a geometry argument is out of range,
         the dilated kernel is larger than the padded input, `padding_mode` is
         unknown, or the padding is too wide for it ('reflect': below the
-        input size, 'circular': at most the input size, as in PyTorch).
+        input size, 'circular': at most the input size, as in PyTorch);
+        `order` is unknown; `out` has the wrong shape, is read-only, has
+        overlapping elements or shares memory with `input`.
+    TypeError
+        If `out` is not an ndarray of the result's dtype.
 
     Notes
     -----
     Memory: the result has ``kh*kw`` times as many elements as the output
     positions times channels: that blow-up is the price of turning a
-    convolution into one matrix multiply.
+    convolution into one matrix multiply. Nothing else of the input's size
+    is allocated, whatever the input's strides (an NHWC array's
+    ``transpose(0, 3, 1, 2)`` is read in place) or the order; 'KLN' with
+    four or more images uses per-thread scratch of one channel of the batch
+    (up to 2 MiB each).
+
+    Speed: a C-contiguous input into 'NKL' runs the fastest kernels; other
+    layouts run strided kernels whose innermost loop follows the columns'
+    smallest stride (``bench/bench_dropin.py`` and
+    docs/speed-up-numpy-cnn.md compare them with the code they replace).
+    The copy is exact on the bits for every dtype.
 
     Examples
     --------
@@ -96,6 +127,13 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     (12, 9)
     >>> cols[:4, 0]   # channel 0's first 2x2 patch, row by row
     array([0., 1., 4., 5.])
+
+    Columns with the batch innermost, as CS231n's ``im2col_cython`` builds
+    them, from images stored channels-last:
+
+    >>> x_nhwc = np.zeros((8, 5, 5, 3))
+    >>> im2col(x_nhwc.transpose(0, 3, 1, 2), 3, padding=1, order="KLN").shape
+    (27, 200)
     """
     mode = padding_mode_arg(padding_mode)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
@@ -116,8 +154,11 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
 
     Parameters
     ----------
-    input : array_like, shape (N, C*kh*kw, L) or (C*kh*kw, L)
-        Patch columns, laid out as `im2col` produces them.
+    input : array_like
+        Patch columns, laid out as `im2col` produces them in `order`:
+        'NKL' (N, C*kh*kw, L) or (C*kh*kw, L); 'KLN' (C*kh*kw, L*N) or
+        (C*kh*kw, L, N); 'NLK' (N*L, C*kh*kw) or (N, L, C*kh*kw). Any
+        strides: a transposed view is read in place.
     output_size : int or (int, int)
         Spatial size (H, W) of the images to rebuild.
     kernel_size, dilation, padding, stride
@@ -127,11 +168,20 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
         As in `im2col`. With a mode other than 'zeros' the result is still
         the exact adjoint: an entry read from the padding is added to the
         input element that padding copies.
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The layout of `input`, as in `im2col` (CS231n's ``col2im_cython``
+        and numpy-ml's ``col2im`` take 'KLN', *Deep Learning from
+        Scratch*'s ``col2im`` 'NLK').
+    out : ndarray, optional
+        Where to write the images (overwritten, not added to): exactly the
+        returned shape and dtype, any strides (``dx.transpose(0, 3, 1, 2)``
+        of a channels-last gradient included), not overlapping `input`.
 
     Returns
     -------
-    images : ndarray, shape (N, C, H, W) or (C, H, W)
-        The dtype of `input`.
+    images : ndarray, shape (N, C, H, W)
+        (C, H, W) for a 2-D 'NKL' input. The dtype of `input`; `out`
+        itself when given.
 
     Raises
     ------
@@ -139,15 +189,23 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
         If `input` holds no numbers (an object or string array) or a geometry
         argument is not an int or a pair of ints.
     ValueError
-        If `input` is not 2-D or 3-D, its second-to-last axis is not a
-        multiple of ``kh*kw``, its last axis is not the number of patches
-        that the geometry gives for `output_size`, or `padding_mode` is
-        unknown or does not fit the padding (as in `im2col`).
+        If `input` is not 2-D or 3-D, its patch-row axis is not a multiple
+        of ``kh*kw``, its position axis is not the number of patches (times
+        N, for the 2-D 'KLN' and 'NLK' forms) that the geometry gives for
+        `output_size`, `padding_mode` is unknown or does not fit the
+        padding (as in `im2col`), `order` is unknown, or `out` is invalid
+        (as in `im2col`).
+    TypeError
+        If `out` is not an ndarray of the result's dtype.
 
     Notes
     -----
     ``col2im(im2col(x))`` is not ``x``: each pixel is multiplied by the
     number of patches that contain it.
+
+    Memory: only the result is allocated (and, for 'KLN' with four or more
+    images, per-thread scratch of one channel of the batch), whatever the
+    strides of `input` or `out`.
 
     The sums are in the dtype of `input`: integers wrap around on overflow
     as NumPy's integer sums do (``np.uint8(200) + np.uint8(100) == 44``),
@@ -202,13 +260,13 @@ def _order_arg(order) -> str:
     return order.upper()
 
 
-def _cols_shape(order: str, n: int, k: int, l: int, unbatched: bool) -> tuple:
+def _cols_shape(order: str, n: int, k: int, length: int, unbatched: bool) -> tuple:
     """The shape im2col returns for `order` (and col2im takes as 2-D)."""
     if order == "KLN":
-        return (k, l * n)
+        return (k, length * n)
     if order == "NLK":
-        return (n * l, k)
-    return (k, l) if unbatched else (n, k, l)
+        return (n * length, k)
+    return (k, length) if unbatched else (n, k, length)
 
 
 def _split(a: np.ndarray, axis: int, sizes: tuple) -> np.ndarray:
@@ -219,15 +277,15 @@ def _split(a: np.ndarray, axis: int, sizes: tuple) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=a.flags.writeable)
 
 
-def _nkl_view(a: np.ndarray, order: str, n: int, k: int, l: int) -> np.ndarray:
+def _nkl_view(a: np.ndarray, order: str, n: int, k: int, length: int) -> np.ndarray:
     """The (N, K, L) view of columns `a` laid out in `order` (2-D as
     `_cols_shape`, or 3-D in the order's axis order)."""
     if order == "NKL":
-        return a.reshape(1, k, l) if a.ndim == 2 else a
+        return a.reshape(1, k, length) if a.ndim == 2 else a
     if order == "KLN":
-        a3 = _split(a, 1, (l, n)) if a.ndim == 2 else a
+        a3 = _split(a, 1, (length, n)) if a.ndim == 2 else a
         return a3.transpose(2, 0, 1)
-    a3 = _split(a, 0, (n, l)) if a.ndim == 2 else a
+    a3 = _split(a, 0, (n, length)) if a.ndim == 2 else a
     return a3.transpose(0, 2, 1)
 
 
@@ -515,10 +573,17 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         What the padding holds, as ``torch.nn.Conv1d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The columns' layout, as in `im2col`: 'KLN' returns (K, L*N) with
+        the batch innermost, 'NLK' (N*L, K) rows.
+    out : ndarray, optional
+        Where to write the result (exactly its shape and dtype, any
+        strides), as in `im2col`.
 
     Returns
     -------
     cols : ndarray, shape (N, C*k, L_out) or (C*k, L_out)
+        For 'NKL'; 'KLN' gives (C*k, L_out*N), 'NLK' (N*L_out, C*k).
         ``L_out = (L + low + high - d*(k-1) - 1) // stride + 1``. The dtype
         of `input`.
 
@@ -566,6 +631,7 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Parameters
     ----------
     input : array_like, shape (N, C*k, L_out) or (C*k, L_out)
+        For 'NKL'; the other orders' forms as in `col2im`.
         Window columns, laid out as `im2col1d` produces them.
     output_size : int or (int,)
         Length L of the signals to rebuild.
@@ -575,10 +641,15 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         As in `im2col1d`; an entry read from the padding is added to the
         element that padding copies (the exact adjoint).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The layout of `input`, as in `col2im` (2-D or 3-D forms).
+    out : ndarray, optional
+        Where to write the result (overwritten; any strides), as in `col2im`.
 
     Returns
     -------
     signals : ndarray, shape (N, C, L) or (C, L)
+        (C, L) only for a 2-D 'NKL' input.
         The dtype of `input`.
 
     Raises
@@ -634,10 +705,17 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         What the padding holds, as ``torch.nn.Conv3d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The columns' layout, as in `im2col`: 'KLN' returns (K, L*N) with
+        the batch innermost, 'NLK' (N*L, K) rows.
+    out : ndarray, optional
+        Where to write the result (exactly its shape and dtype, any
+        strides), as in `im2col`.
 
     Returns
     -------
     cols : ndarray, shape (N, C*kd*kh*kw, OD*OH*OW) or (C*kd*kh*kw, OD*OH*OW)
+        For 'NKL'; 'KLN' gives (K, L*N), 'NLK' (N*L, K).
         ``OD = (D + front + back - dd*(kd-1) - 1) // sd + 1``, likewise OH
         and OW. The dtype of `input`.
 
@@ -689,7 +767,8 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Parameters
     ----------
     input : array_like, shape (N, C*kd*kh*kw, L) or (C*kd*kh*kw, L)
-        Patch columns, laid out as `im2col3d` produces them.
+        Patch columns, laid out as `im2col3d` produces them (for 'NKL'; the
+        other orders' forms as in `col2im`).
     output_size : int or (int, int, int)
         Spatial size (D, H, W) of the volumes to rebuild.
     kernel_size, dilation, padding, stride
@@ -698,10 +777,15 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         As in `im2col3d`; an entry read from the padding is added to the
         element that padding copies (the exact adjoint).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The layout of `input`, as in `col2im` (2-D or 3-D forms).
+    out : ndarray, optional
+        Where to write the result (overwritten; any strides), as in `col2im`.
 
     Returns
     -------
     volumes : ndarray, shape (N, C, D, H, W) or (C, D, H, W)
+        (C, D, H, W) only for a 2-D 'NKL' input.
         The dtype of `input`.
 
     Raises
