@@ -23,7 +23,7 @@ from im2col_nb import col2im, col2im1d, col2im3d, im2col, im2col1d, im2col3d
 
 UNFOLD = {1: im2col1d, 2: im2col, 3: im2col3d}
 FOLD = {1: col2im1d, 2: col2im, 3: col2im3d}
-ORDERS = ("NKL", "KLN", "NLK")
+ORDERS = ("NKL", "KLN", "NLK", "KNL")
 MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
 
@@ -34,6 +34,8 @@ def in_order(cols, order):
         return cols.transpose(1, 2, 0).reshape(k, length * n)
     if order == "NLK":
         return cols.transpose(0, 2, 1).reshape(n * length, k)
+    if order == "KNL":
+        return cols.transpose(1, 0, 2).reshape(k, n * length)
     return cols
 
 
@@ -43,6 +45,8 @@ def as_nkl(cols, order, n_img):
         return cols.reshape(cols.shape[0], -1, n_img).transpose(2, 0, 1)
     if order == "NLK":
         return cols.reshape(n_img, -1, cols.shape[1]).transpose(0, 2, 1)
+    if order == "KNL":
+        return cols.reshape(cols.shape[0], n_img, -1).transpose(1, 0, 2)
     return cols
 
 
@@ -131,7 +135,7 @@ def test_three_d_column_forms(backend, order, rng):
     cols = im2col(x, 3, padding=1, order=order)
     k, length = 18, 30
     three = {"NKL": cols, "KLN": cols.reshape(k, length, 4),
-             "NLK": cols.reshape(4, length, k)}[order]
+             "NLK": cols.reshape(4, length, k), "KNL": cols.reshape(k, 4, length)}[order]
     np.testing.assert_allclose(col2im(three, (5, 6), 3, padding=1, order=order),
                                col2im(cols, (5, 6), 3, padding=1, order=order))
 
@@ -171,11 +175,14 @@ def test_every_dtype_is_copied_exactly(backend, dtype, order, rng):
 
 
 @pytest.mark.jit_only
-@pytest.mark.parametrize("order", ORDERS)
-@pytest.mark.parametrize("view", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("order, view", [(o, v) for o in ORDERS
+                                         for v in ("contiguous", "channels_last")
+                                         if (o, v) != ("NKL", "channels_last")])
 def test_no_copy_of_the_input_or_the_columns(order, view, rng):
     """What the drop-in layouts cost in memory: no input-sized temporary, in
-    either direction, whatever the order or the input's layout."""
+    either direction, whatever the input's layout. (torch's order from a
+    channels-last input is the exception: a C-contiguous copy of the input
+    and the contiguous kernel measured faster; test_copy_route_is_shown.)"""
     x = odd_view(rng.standard_normal((32, 16, 28, 28)), view)
     cols = im2col(x, 3, padding=1, order=order)
     out_x = np.empty_like(x)
@@ -197,7 +204,7 @@ def test_order_and_out_errors(func, rng):
     cols = im2col(x, 3)
     args = (x, 3) if func is im2col else (cols, (5, 5), 3)
     good = func(*args)
-    with pytest.raises(ValueError, match="`order` must be one of 'NKL', 'KLN', 'NLK', got 'NCHW'"):
+    with pytest.raises(ValueError, match="`order` must be one of 'NKL', 'KLN', 'NLK', 'KNL', got 'NCHW'"):
         func(*args, order="NCHW")
     with pytest.raises(TypeError, match=r"`out` must be a numpy.ndarray or None, got \[0.0\]"):
         func(*args, out=[0.0])
@@ -241,3 +248,21 @@ def test_strided_and_contiguous_kernels_agree_on_a_large_batch(rng):
     back = col2im(in_order(y, "KLN"), (17, 19), 5, order="KLN", **kw)
     np.testing.assert_allclose(back, col2im(y, (17, 19), 5, **kw), rtol=1e-5, atol=1e-5)
     assert im2col_nb.get_backend() in ("numba", "numpy")
+
+
+def test_copy_route_is_shown(rng):
+    """Where a copy is cheaper the plan takes it and says so."""
+    x = odd_view(rng.standard_normal((4, 3, 9, 9)), "channels_last")
+    choice = im2col_nb.explain("im2col", x, 3, padding=1)
+    assert choice.method == "copy" and "C-contiguous copy of the input" in choice.plan
+    assert [c.name for c in choice.candidates] == ["contiguous", "copy", "strided"]
+    kln = im2col_nb.explain("im2col", x, 3, padding=1, order="KLN")
+    assert kln.method == "strided" and "images (N)" in kln.plan
+    cols = im2col(x, 3, padding=1)
+    out = np.empty((4, 9, 9, 3)).transpose(0, 3, 1, 2)
+    choice = im2col_nb.explain("col2im", cols, (9, 9), 3, padding=1, out=out)
+    assert choice.method == "copy" and "copy of the result" in choice.plan
+    assert im2col_nb.explain("col2im", cols, (9, 9), 3, padding=1).method == "contiguous"
+    assert "im2col" in str(choice) or "col2im" in str(choice)
+    np.testing.assert_allclose(col2im(cols, (9, 9), 3, padding=1, out=out),
+                               col2im(cols, (9, 9), 3, padding=1))

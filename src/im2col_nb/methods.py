@@ -21,6 +21,7 @@ from ._engine.problem import prepare_conv, prepare_transpose, shaped_problem
 from .convolution import conv2d
 from .gradients import conv2d_input_grad, conv2d_weight_grad
 from . import ops1d as _ops1d
+from . import unfold as _unfold
 from .pooling import avg_pool2d, avg_pool_call, max_pool2d, max_pool_call
 from .transposed import conv_transpose2d
 from ._engine.conv_nd import explain3d, prepare_conv3d, prepare_transpose3d, shaped_problem3d
@@ -141,6 +142,17 @@ _EXPLAINERS.update({
 })
 
 
+def _explain_unfold(function):
+    """The explainer of an im2col/col2im function: which kernel route its
+    arguments' layouts take (no method to force: every route is exact)."""
+    return lambda args, kwargs: _unfold.explain_unfold(function, args, kwargs)
+
+
+_EXPLAINERS.update({f.__name__: _explain_unfold(f) for f in (
+    _unfold.im2col, _unfold.col2im, _unfold.im2col1d, _unfold.col2im1d, _unfold.im2col3d,
+    _unfold.col2im3d)})
+
+
 def explain(op, *args, **kwargs):
     """The method a call would run, and every alternative, without running it.
 
@@ -153,8 +165,12 @@ def explain(op, *args, **kwargs):
         ``'avg_pool2d'``, or a 1-D op: ``'conv1d'``, ``'conv1d_input_grad'``,
         ``'conv1d_weight_grad'``, ``'conv_transpose1d'``, ``'max_pool1d'``,
         ``'avg_pool1d'`` (the 2-D method chosen for the problem with a unit
-        leading spatial axis, which is how they run). The pooling gradients
-        have one method each.
+        leading spatial axis, which is how they run), or an unfold:
+        ``'im2col'``, ``'col2im'``, ``'im2col1d'``, ``'col2im1d'``,
+        ``'im2col3d'``, ``'col2im3d'`` (which kernel route the arrays'
+        layouts take: ``'contiguous'``, ``'copy'`` through a C-contiguous
+        temporary, or ``'strided'`` in place). The pooling gradients have
+        one method each.
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
         and dtypes are read, so ``np.empty`` arrays of the right shapes do.

@@ -13,6 +13,11 @@ from ._core.backend import backend_module
 from ._core.geometry import conv_geometry
 from ._core.padmap import check_mode_fits, padding_mode_arg, tables3
 from ._core.dtypes import as_value_array
+from ._core.strided import INNER_NAMES, inner_axis, scratch_elements
+from ._core.threads import get_num_threads
+from ._core.workspace import resolve_budget
+from ._engine.machine import current_machine
+from ._engine.registry import Candidate, Choice
 from ._core.validation import check_ndim, describe, int_tuple, pair, to_kernel_array
 
 __all__ = ["col2im", "col2im1d", "col2im3d", "im2col", "im2col1d", "im2col3d"]
@@ -59,15 +64,17 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
         (``'symmetric'`` is NumPy's: mirrored including the edge). Modes
         other than 'zeros' read the padding straight from the input, through
         the N-D kernels of `im2col3d`.
-    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+    order : {'NKL', 'KLN', 'NLK', 'KNL'}, default 'NKL'
         How the columns are laid out, with ``K = C*kh*kw`` patch rows and
         ``L = OH*OW`` output positions: 'NKL' as
         ``torch.nn.functional.unfold``; 'KLN' with the batch innermost,
         shape ``(K, L*N)``, entry ``[k, l*N + n]`` (CS231n's
         ``im2col_cython``, numpy-ml's ``im2col``); 'NLK' one row per patch,
         shape ``(N*L, K)``, entry ``[n*L + l, k]`` (*Deep Learning from
-        Scratch*'s ``im2col``). Written directly in that layout: no
-        transpose copy.
+        Scratch*'s ``im2col``); 'KNL' with the batch outermost in the
+        columns, shape ``(K, N*L)``, entry ``[k, n*L + l]`` (CS231n's
+        ``conv_forward_strides`` and ``col2im_6d_cython``). Written
+        directly in that layout: no transpose copy.
     out : ndarray, optional
         Where to write the result: exactly the returned shape and dtype,
         any strides (a transposed view included), not overlapping `input`.
@@ -78,8 +85,8 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     -------
     cols : ndarray
         'NKL': shape (N, C*kh*kw, L), or (C*kh*kw, L) for a 3-D input;
-        'KLN': (C*kh*kw, L*N); 'NLK': (N*L, C*kh*kw) (N = 1 for a 3-D
-        input). ``L = OH*OW`` with ``OH = (H + top + bottom - dh*(kh-1) - 1)
+        'KLN': (C*kh*kw, L*N); 'NLK': (N*L, C*kh*kw); 'KNL' (C*kh*kw, N*L)
+        (N = 1 for a 3-D input). ``L = OH*OW`` with ``OH = (H + top + bottom - dh*(kh-1) - 1)
         // sh + 1`` and likewise for OW. The dtype of `input`; `out` itself
         when given.
 
@@ -135,13 +142,7 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     >>> im2col(x_nhwc.transpose(0, 3, 1, 2), 3, padding=1, order="KLN").shape
     (27, 200)
     """
-    mode = padding_mode_arg(padding_mode)
-    arr, result_dtype = as_value_array("input", input, complex_ok=True)
-    x4, unbatched = _batched_nchw("input", arr)
-    height, width = x4.shape[2:]
-    geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False)
-    check_mode_fits(mode, (height, width), geom.padding)
-    return _fill_columns(x4, geom, mode, _order_arg(order), out, unbatched, result_dtype, True)
+    return _im2col(input, kernel_size, dilation, padding, stride, padding_mode, order, out)
 
 
 def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
@@ -157,8 +158,9 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
     input : array_like
         Patch columns, laid out as `im2col` produces them in `order`:
         'NKL' (N, C*kh*kw, L) or (C*kh*kw, L); 'KLN' (C*kh*kw, L*N) or
-        (C*kh*kw, L, N); 'NLK' (N*L, C*kh*kw) or (N, L, C*kh*kw). Any
-        strides: a transposed view is read in place.
+        (C*kh*kw, L, N); 'NLK' (N*L, C*kh*kw) or (N, L, C*kh*kw); 'KNL'
+        (C*kh*kw, N*L) or (C*kh*kw, N, L). Any strides: a transposed view
+        is read in place.
     output_size : int or (int, int)
         Spatial size (H, W) of the images to rebuild.
     kernel_size, dilation, padding, stride
@@ -168,10 +170,10 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
         As in `im2col`. With a mode other than 'zeros' the result is still
         the exact adjoint: an entry read from the padding is added to the
         input element that padding copies.
-    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+    order : {'NKL', 'KLN', 'NLK', 'KNL'}, default 'NKL'
         The layout of `input`, as in `im2col` (CS231n's ``col2im_cython``
-        and numpy-ml's ``col2im`` take 'KLN', *Deep Learning from
-        Scratch*'s ``col2im`` 'NLK').
+        and numpy-ml's ``col2im`` take 'KLN', CS231n's ``col2im_6d_cython``
+        'KNL', *Deep Learning from Scratch*'s ``col2im`` 'NLK').
     out : ndarray, optional
         Where to write the images (overwritten, not added to): exactly the
         returned shape and dtype, any strides (``dx.transpose(0, 3, 1, 2)``
@@ -223,6 +225,26 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
            [2., 4., 2.],
            [1., 2., 1.]])
     """
+    return _col2im(input, output_size, kernel_size, dilation, padding, stride, padding_mode,
+                   order, out)
+
+
+def _im2col(input, kernel_size, dilation, padding, stride, padding_mode, order, out,
+            explain=False):
+    """im2col, or with `explain` the `Choice` it would make."""
+    mode = padding_mode_arg(padding_mode)
+    arr, result_dtype = as_value_array("input", input, complex_ok=True)
+    x4, unbatched = _batched_nchw("input", arr)
+    height, width = x4.shape[2:]
+    geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False)
+    check_mode_fits(mode, (height, width), geom.padding)
+    return _fill_columns(x4, geom, mode, _order_arg(order), out, unbatched, result_dtype, True,
+                         explain)
+
+
+def _col2im(input, output_size, kernel_size, dilation, padding, stride, padding_mode, order,
+            out, explain=False):
+    """col2im, or with `explain` the `Choice` it would make."""
     mode = padding_mode_arg(padding_mode)
     order = _order_arg(order)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
@@ -233,7 +255,7 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
                          input_name="output_size")
     check_mode_fits(mode, (height, width), geom.padding)
     return _sum_columns(arr, geom, mode, order, out, (height, width), unbatched, result_dtype,
-                        True)
+                        True, explain)
 
 
 # ---------------------------------------------------------------------------
@@ -245,18 +267,19 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
 # array; every order is a strided (N, K, L) view of it, which the strided
 # kernels (_kernels/*/unfold_strided.py) read and write without a copy.
 
-ORDERS = ("NKL", "KLN", "NLK")
+ORDERS = ("NKL", "KLN", "NLK", "KNL")
 # what col2im's input may be, per order ({taps}: how the patch size is written)
 _COLS_DIMS = {
     "NKL": "2-D (C*{taps}, L) or 3-D (N, C*{taps}, L)",
     "KLN": "2-D (C*{taps}, L*N) or 3-D (C*{taps}, L, N) in order 'KLN'",
     "NLK": "2-D (N*L, C*{taps}) or 3-D (N, L, C*{taps}) in order 'NLK'",
+    "KNL": "2-D (C*{taps}, N*L) or 3-D (C*{taps}, N, L) in order 'KNL'",
 }
 
 
 def _order_arg(order) -> str:
     if not isinstance(order, str) or order.upper() not in ORDERS:
-        raise ValueError(f"`order` must be one of 'NKL', 'KLN', 'NLK', got {describe(order)}")
+        raise ValueError(f"`order` must be one of 'NKL', 'KLN', 'NLK', 'KNL', got {describe(order)}")
     return order.upper()
 
 
@@ -266,6 +289,8 @@ def _cols_shape(order: str, n: int, k: int, length: int, unbatched: bool) -> tup
         return (k, length * n)
     if order == "NLK":
         return (n * length, k)
+    if order == "KNL":
+        return (k, n * length)
     return (k, length) if unbatched else (n, k, length)
 
 
@@ -285,6 +310,9 @@ def _nkl_view(a: np.ndarray, order: str, n: int, k: int, length: int) -> np.ndar
     if order == "KLN":
         a3 = _split(a, 1, (length, n)) if a.ndim == 2 else a
         return a3.transpose(2, 0, 1)
+    if order == "KNL":
+        a3 = _split(a, 1, (n, length)) if a.ndim == 2 else a
+        return a3.transpose(1, 0, 2)
     a3 = _split(a, 0, (n, length)) if a.ndim == 2 else a
     return a3.transpose(0, 2, 1)
 
@@ -340,44 +368,118 @@ def _copy_patches(x5: np.ndarray, cols: np.ndarray, tables) -> None:
     backend_module().im2col_strided(x5.view(bits), cols.view(bits), *tables)
 
 
-def _fill_columns(x: np.ndarray, geom, mode: str, order: str, out, unbatched: bool,
-                  result_dtype, two_d: bool):
-    """The columns of `x` (N, C, *spatial), in `order`, into `out` or a new array.
+# Time of each route relative to the contiguous kernel on the same problem,
+# one thread, AMD EPYC (Zen 4), float32/float64, the drop-in benchmark
+# shapes (N=32, C=16, 28x28, 3x3; N=64, C=3, 32x32, 5x5; stride-2 cases):
+# rerun with ``python bench/bench_dropin.py``. Coarse, but they order the
+# routes as measured: a C-contiguous copy of an input (or a temporary for
+# an output) and the contiguous kernel beat the strided kernel on torch's
+# layout, 1.3-2x; the other orders have no contiguous kernel.
+_ROUTE_COST = {"contiguous": 1.0, "copy": 1.4, "strided NKL": 1.9, "strided scratch": 1.2,
+               "strided": 2.5}
 
-    Runs the contiguous kernels when the input is C-contiguous and the
-    columns are torch's (N, K, L) in C order, the strided kernel otherwise
-    (no copy of the input or the columns); an input the strided kernel
-    cannot address (byte-swapped, strides not in whole elements) is copied
-    first."""
+
+def _addressable(a: np.ndarray, dtype) -> bool:
+    return _strided_ok(a) and a.dtype == dtype
+
+
+def _route(op: str, source: np.ndarray, cols3: np.ndarray, order: str, images: np.ndarray,
+           out_given: bool, dtype) -> tuple:
+    """(route, candidates, plan) of an im2col (`op` 'fill': `source` images
+    into columns `cols3`) or col2im ('sum': columns `cols3` into `images`).
+
+    `cols3` is the (N, K, L) view of the columns; for im2col with no `out`
+    it is the C-ordered array that would be allocated. Routes: 'contiguous'
+    (C-contiguous input and output in torch's order: the fastest kernels),
+    'copy' (torch's order, one side not C-contiguous: copied into or out of
+    a C-contiguous temporary around the contiguous kernel, measured faster
+    than the strided kernel) and 'strided' (any strides, any order, no
+    copy)."""
+    fill = op == "fill"
+    nkl = order == "NKL"
+    src_contig = source.flags.c_contiguous and source.dtype == dtype and source.dtype.isnative
+    dst = cols3 if fill else images
+    dst_contig = not out_given or (dst.flags.c_contiguous and dst.dtype == dtype)
+    cands = []
+    if not nkl:
+        cands.append(Candidate("contiguous", None, f"order {order!r} has no contiguous kernel"))
+        cands.append(Candidate("copy", None, f"order {order!r} has no contiguous kernel"))
+    elif src_contig and dst_contig:
+        cands.append(Candidate("contiguous", _ROUTE_COST["contiguous"], None))
+        cands.append(Candidate("copy", None, "nothing to copy: both sides are C-contiguous"))
+    else:
+        side = "input" if not src_contig else "output"
+        cands.append(Candidate("contiguous", None, f"the {side} is not C-contiguous"))
+        if fill and not dst_contig:
+            cands.append(Candidate("copy", None, "`out` is not C-contiguous"))
+        elif not fill and not src_contig:
+            cands.append(Candidate("copy", None, "the columns are not C-contiguous (a copy of "
+                                                 "them would be the largest array)"))
+        else:
+            cands.append(Candidate("copy", _ROUTE_COST["copy"], None))
+    threads = get_num_threads()
+    inner = inner_axis(cols3.strides, cols3.shape)
+    scratch = scratch_elements(images.shape, images.itemsize, threads, inner)
+    key = "strided scratch" if scratch else ("strided NKL" if nkl else "strided")
+    cands.append(Candidate("strided", _ROUTE_COST[key], None))
+    best = min((c for c in cands if c.supported), key=lambda c: c.estimate)
+    if best.name == "strided":
+        plan = f"strided kernel, innermost loop over {INNER_NAMES[inner]}"
+        if scratch:
+            plan += (f", through per-thread scratch of one channel of the batch "
+                     f"({threads} x {scratch * images.itemsize / 2**10:.0f} KiB)")
+        if not _strided_ok(source):
+            plan += "; the input is copied first (byte-swapped or strides not in whole elements)"
+    elif best.name == "copy":
+        what = "input" if fill else "result"
+        plan = (f"contiguous kernel through a C-contiguous copy of the {what} "
+                f"({(source if fill else images).nbytes / 2**20:.3g} MiB)")
+    else:
+        plan = "contiguous kernel, no copy"
+    return best.name, tuple(cands), plan
+
+
+def _fill_columns(x: np.ndarray, geom, mode: str, order: str, out, unbatched: bool,
+                  result_dtype, two_d: bool, explain: bool = False):
+    """The columns of `x` (N, C, *spatial), in `order`, into `out` or a new
+    array, by the route `_route` picks (`explain`: that choice, not run)."""
     n_img, channels = x.shape[:2]
     rows, length = channels * geom.kernel_area, geom.out_area
     shape = _cols_shape(order, n_img, rows, length, unbatched)
     if out is not None:
         out = _out_arg(out, shape, result_dtype, x)
-    if 0 in shape or n_img == 0:
+    if not explain and (0 in shape or n_img == 0):
         return np.empty(shape, result_dtype) if out is None else out
-    contiguous_in = x.flags.c_contiguous and x.dtype == result_dtype and x.dtype.isnative
-    if order == "NKL" and contiguous_in and (out is None or out.flags.c_contiguous):
-        cols = np.empty(shape, result_dtype) if out is None else out
-        cols3 = cols.reshape(n_img, rows, length)
-        if x.itemsize in _BITS:  # a copy: exact on the bits, whatever the dtype
-            bits = _BITS[x.itemsize]
-            x, cols3 = x.view(bits), cols3.view(bits)
-        if two_d and mode == "zeros":
-            backend_module().im2col(x, cols3, geom, 0, geom.out_h)
-        else:
-            _im2col_tables(x, cols3, geom, mode)
-        return cols
-    if not _strided_ok(x) or x.dtype != result_dtype:
-        x = to_kernel_array(x, result_dtype)
     if out is None:
         natural = {"NKL": (n_img, rows, length), "KLN": (rows, length, n_img),
-                   "NLK": (n_img, length, rows)}[order]
-        target = np.empty(natural, result_dtype).reshape(shape)
+                   "NLK": (n_img, length, rows), "KNL": (rows, n_img, length)}[order]
+        if explain:  # only the strides are read: a C-ordered stand-in, nothing allocated
+            item = np.dtype(result_dtype).itemsize
+            c_strides = tuple(int(np.prod(natural[i + 1:])) * item for i in range(3))
+            target = np.lib.stride_tricks.as_strided(np.empty(1, result_dtype), natural,
+                                                     c_strides, writeable=False).reshape(shape)
+        else:
+            target = np.empty(natural, result_dtype).reshape(shape)
     else:  # an `out` the kernel cannot address is filled through a temporary
-        target = out if _strided_ok(out) else np.empty(shape, result_dtype)
+        target = out if _addressable(out, result_dtype) else np.empty(shape, result_dtype)
     cols3 = _nkl_view(target, order, n_img, rows, length)
-    _copy_patches(_as_volumes(x, geom.ndim), cols3, tables3(x.shape[2:], geom, mode))
+    route, cands, plan = _route("fill", x, cols3, order, x, out is not None, result_dtype)
+    if explain:
+        return _unfold_choice("im2col", x, geom, order, route, cands, plan)
+    if route != "strided":
+        x = to_kernel_array(x, result_dtype)   # 'copy': C-contiguous; 'contiguous': as is
+        xk, ck = x, cols3
+        if x.itemsize in _BITS:  # a copy: exact on the bits, whatever the dtype
+            bits = _BITS[x.itemsize]
+            xk, ck = x.view(bits), cols3.view(bits)
+        if two_d and mode == "zeros":
+            backend_module().im2col(xk, ck, geom, 0, geom.out_h)
+        else:
+            _im2col_tables(xk, ck, geom, mode)
+    else:
+        if not _addressable(x, result_dtype):
+            x = to_kernel_array(x, result_dtype)
+        _copy_patches(_as_volumes(x, geom.ndim), cols3, tables3(x.shape[2:], geom, mode))
     if out is not None and target is not out:
         out[...] = target
         return out
@@ -385,38 +487,64 @@ def _fill_columns(x: np.ndarray, geom, mode: str, order: str, out, unbatched: bo
 
 
 def _sum_columns(cols: np.ndarray, geom, mode: str, order: str, out, size: tuple,
-                 unbatched: bool, result_dtype, two_d: bool):
+                 unbatched: bool, result_dtype, two_d: bool, explain: bool = False):
     """col2im of columns `cols` (2-D or 3-D, laid out in `order`) into `out`
-    or a new (N, C, *size) array; the kernel choice mirrors `_fill_columns`."""
+    or a new (N, C, *size) array, by the route `_route` picks."""
     taps, length = geom.kernel_area, geom.out_area
     n_img, rows = _cols_counts(cols, order, geom, size)
     shape = (rows // taps,) + size if unbatched else (n_img, rows // taps) + size
     if out is not None:
         out = _out_arg(out, shape, result_dtype, cols)
-    result = np.empty(shape, result_dtype) if out is None else out
-    if result.size == 0:
+    if out is not None:
+        result = out
+    elif explain:  # only the strides are read: a C-ordered stand-in, nothing allocated
+        item = np.dtype(result_dtype).itemsize
+        c_strides = tuple(int(np.prod(shape[i + 1:])) * item for i in range(len(shape)))
+        result = np.lib.stride_tricks.as_strided(np.empty(1, result_dtype), shape, c_strides,
+                                                 writeable=False)
+    else:
+        result = np.empty(shape, result_dtype)
+    if result.size == 0 and not explain:
         return result
     cols3 = _nkl_view(cols, order, n_img, rows, length)
-    out5 = result.reshape((n_img, rows // taps) + (1,) * (3 - geom.ndim) + size)
-    kernel_dtype = np.float32 if result_dtype == np.float16 else result_dtype
-    contiguous = (cols3.flags.c_contiguous and cols3.dtype == kernel_dtype
-                  and cols3.dtype.isnative)
-    if contiguous and result.flags.c_contiguous and result.dtype == kernel_dtype:
-        if two_d and mode == "zeros":
-            backend_module().col2im(cols3, result.reshape((n_img, rows // taps) + size), geom)
-        else:
-            backend_module().col2im_nd(cols3, out5, *tables3(size, geom, mode))
-        return result
-    if not _strided_ok(cols3) or cols3.dtype != kernel_dtype:
-        cols3 = to_kernel_array(cols3, kernel_dtype)
-    if not (_strided_ok(out5) and out5.dtype == kernel_dtype):
-        target = np.empty(out5.shape, kernel_dtype)
+    kernel_dtype = np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
+    images = result.reshape((n_img, rows // taps) + size)
+    route, cands, plan = _route("sum", cols3, cols3, order, images, out is not None,
+                                kernel_dtype)
+    if explain:
+        return _unfold_choice("col2im", images, geom, order, route, cands, plan)
+    if route == "strided":
+        if not _addressable(cols3, kernel_dtype):
+            cols3 = to_kernel_array(cols3, kernel_dtype)
+        target = images if _addressable(images, kernel_dtype) else np.empty(images.shape,
+                                                                             kernel_dtype)
+        backend_module().col2im_strided(cols3, _as_volumes(target, geom.ndim),
+                                        *tables3(size, geom, mode))
     else:
-        target = out5
-    backend_module().col2im_strided(cols3, target, *tables3(size, geom, mode))
-    if target is not out5:
-        out5[...] = target
+        cols3 = to_kernel_array(cols3, kernel_dtype)
+        target = images if route == "contiguous" and images.dtype == kernel_dtype \
+            else np.empty(images.shape, kernel_dtype)
+        if two_d and mode == "zeros":
+            backend_module().col2im(cols3, target, geom)
+        else:
+            backend_module().col2im_nd(cols3, _as_volumes(target, geom.ndim),
+                                       *tables3(size, geom, mode))
+    if target is not images:
+        images[...] = target
     return result
+
+
+def _unfold_choice(op: str, images: np.ndarray, geom, order: str, route: str, cands,
+                   plan: str) -> Choice:
+    """The `Choice` of an im2col/col2im call, for `explain`."""
+    n_img, channels = images.shape[:2]
+    spatial = "x".join(map(str, images.shape[2:]))
+    problem = (f"{n_img} x {channels} ch {spatial} ({images.dtype}), kernel "
+               f"{'x'.join(map(str, geom.kernel))}, stride {geom.stride}, padding {geom.padding}, "
+               f"dilation {geom.dilation}, order {order!r}")
+    machine = current_machine(images.dtype, resolve_budget(None)).describe()
+    return Choice(op, route, "auto", problem, machine, cands, plan,
+                  "contiguous kernel time")
 
 
 def _cols_counts(cols: np.ndarray, order: str, geom, size: tuple) -> tuple:
@@ -428,17 +556,19 @@ def _cols_counts(cols: np.ndarray, order: str, geom, size: tuple) -> tuple:
     if order == "NKL":
         n_img, rows, got = (1,) + cols.shape if cols.ndim == 2 else cols.shape
         axis = "last axis"
-    elif order == "KLN":
+    elif order in ("KLN", "KNL"):
         rows = cols.shape[0]
         if cols.ndim == 3:
-            got, n_img = cols.shape[1:]
-            axis = "axis 1"
+            got, n_img = cols.shape[1:] if order == "KLN" else cols.shape[:0:-1]
+            axis = "axis 1" if order == "KLN" else "axis 2"
         else:
             n_img, rem = divmod(cols.shape[1], length) if length else (0, cols.shape[1])
             if rem or (length == 0 and cols.shape[1]):
+                what = "L*N" if order == "KLN" else "N*L"
                 raise ValueError(
-                    f"`input` in order 'KLN' must have L*N columns with L = {out_text} patches "
-                    f"for output_size {size}, got {cols.shape[1]}, not a multiple of {length}")
+                    f"`input` in order {order!r} must have {what} columns with L = {out_text} "
+                    f"patches for output_size {size}, got {cols.shape[1]}, not a multiple of "
+                    f"{length}")
             got = length
             axis = "axis 1"
     else:
@@ -514,7 +644,7 @@ def _axis_args(func: str, ndim: int, **args) -> dict:
 
 
 def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride, padding_mode,
-            order, out):
+            order, out, explain=False):
     mode = padding_mode_arg(padding_mode)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
     check_ndim("input", arr, (ndim + 1, ndim + 2),
@@ -529,11 +659,12 @@ def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride,
     check_mode_fits(mode, in_size, geom.padding)
     # 1-D 'zeros' too runs the N-D kernel (two_d False): measured 1.1-1.3x
     # faster on 1-D problems than the 2-D one with a unit leading axis
-    return _fill_columns(xb, geom, mode, _order_arg(order), out, unbatched, result_dtype, False)
+    return _fill_columns(xb, geom, mode, _order_arg(order), out, unbatched, result_dtype, False,
+                         explain)
 
 
 def _fold(func: str, ndim: int, input, output_size, kernel_size, dilation, padding, stride,
-          padding_mode, order, out):
+          padding_mode, order, out, explain=False):
     mode = padding_mode_arg(padding_mode)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
     taps = _TAP_NAMES[ndim]
@@ -546,7 +677,8 @@ def _fold(func: str, ndim: int, input, output_size, kernel_size, dilation, paddi
     geom = conv_geometry(size, a["kernel_size"], a["stride"], a["padding"], a["dilation"],
                          allow_strings=False, input_name="output_size")
     check_mode_fits(mode, size, geom.padding)
-    return _sum_columns(arr, geom, mode, order, out, size, unbatched, result_dtype, False)
+    return _sum_columns(arr, geom, mode, order, out, size, unbatched, result_dtype, False,
+                        explain)
 
 
 def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros",
@@ -573,9 +705,9 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         What the padding holds, as ``torch.nn.Conv1d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
-    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+    order : {'NKL', 'KLN', 'NLK', 'KNL'}, default 'NKL'
         The columns' layout, as in `im2col`: 'KLN' returns (K, L*N) with
-        the batch innermost, 'NLK' (N*L, K) rows.
+        the batch innermost, 'NLK' (N*L, K) rows, 'KNL' (K, N*L).
     out : ndarray, optional
         Where to write the result (exactly its shape and dtype, any
         strides), as in `im2col`.
@@ -641,7 +773,7 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         As in `im2col1d`; an entry read from the padding is added to the
         element that padding copies (the exact adjoint).
-    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+    order : {'NKL', 'KLN', 'NLK', 'KNL'}, default 'NKL'
         The layout of `input`, as in `col2im` (2-D or 3-D forms).
     out : ndarray, optional
         Where to write the result (overwritten; any strides), as in `col2im`.
@@ -705,9 +837,9 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         What the padding holds, as ``torch.nn.Conv3d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
-    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+    order : {'NKL', 'KLN', 'NLK', 'KNL'}, default 'NKL'
         The columns' layout, as in `im2col`: 'KLN' returns (K, L*N) with
-        the batch innermost, 'NLK' (N*L, K) rows.
+        the batch innermost, 'NLK' (N*L, K) rows, 'KNL' (K, N*L).
     out : ndarray, optional
         Where to write the result (exactly its shape and dtype, any
         strides), as in `im2col`.
@@ -777,7 +909,7 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         As in `im2col3d`; an entry read from the padding is added to the
         element that padding copies (the exact adjoint).
-    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+    order : {'NKL', 'KLN', 'NLK', 'KNL'}, default 'NKL'
         The layout of `input`, as in `col2im` (2-D or 3-D forms).
     out : ndarray, optional
         Where to write the result (overwritten; any strides), as in `col2im`.
@@ -816,3 +948,23 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     """
     return _fold("col2im3d", 3, input, output_size, kernel_size, dilation, padding, stride,
                  padding_mode, order, out)
+
+
+def explain_unfold(func, args, kwargs):
+    """The `Choice` of an im2col/col2im call (any dimension), for `explain`."""
+    import inspect
+
+    a = inspect.signature(func).bind(*args, **kwargs)
+    a.apply_defaults()
+    v = dict(a.arguments)
+    name = func.__name__
+    ndim = {"1d": 1, "3d": 3}.get(name[-2:], 2)
+    geo = (v["kernel_size"], v["dilation"], v["padding"], v["stride"], v["padding_mode"],
+           v["order"], v["out"])
+    if name.startswith("im2col"):
+        if ndim == 2:
+            return _im2col(v["input"], *geo, explain=True)
+        return _unfold(name, ndim, v["input"], *geo, explain=True)
+    if ndim == 2:
+        return _col2im(v["input"], v["output_size"], *geo, explain=True)
+    return _fold(name, ndim, v["input"], v["output_size"], *geo, explain=True)

@@ -32,10 +32,10 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
+from ..._core.strided import INNER_K, INNER_N, inner_axis, scratch_elements
 from ._jit import JIT_OPTIONS as _JIT
 from .unfold_nd import _last_axis_runs
 
-INNER_L, INNER_N, INNER_K = 0, 1, 2
 
 
 # Index arithmetic is unsigned throughout (``U``): element offsets and
@@ -64,8 +64,15 @@ def _copy_row(xb, line, xstep, cb, dst, cstep, t2k, lo, hi, step, o2n):
         src = line + U(t2k[lo]) * xstep
         sstep = U(step) * xstep
         d = dst + U(lo) * cstep
-        for j in range(U(hi - lo)):
-            cb[d + j * cstep] = xb[src + j * sstep]
+        if cstep == 1 and sstep == 1:  # both contiguous: a loop LLVM vectorises
+            for j in range(U(hi - lo)):
+                cb[d + j] = xb[src + j]
+        elif cstep == 1:
+            for j in range(U(hi - lo)):
+                cb[d + j] = xb[src + j * sstep]
+        else:
+            for j in range(U(hi - lo)):
+                cb[d + j * cstep] = xb[src + j * sstep]
     for o in range(hi, o2n):
         i = t2k[o]
         d = dst + U(o) * cstep
@@ -92,8 +99,15 @@ def _add_row(cb, src, cstep, ob, line, ostep, t2k, lo, hi, step, o2n):
         dst = line + U(t2k[lo]) * ostep
         dstep = U(step) * ostep
         s = src + U(lo) * cstep
-        for j in range(U(hi - lo)):
-            ob[dst + j * dstep] += cb[s + j * cstep]
+        if cstep == 1 and dstep == 1:  # both contiguous: a loop LLVM vectorises
+            for j in range(U(hi - lo)):
+                ob[dst + j] += cb[s + j]
+        elif cstep == 1:
+            for j in range(U(hi - lo)):
+                ob[dst + j * dstep] += cb[s + j]
+        else:
+            for j in range(U(hi - lo)):
+                ob[dst + j * dstep] += cb[s + j * cstep]
     for o in range(hi, o2n):
         i = t2k[o]
         if i >= 0:
@@ -376,38 +390,17 @@ def _table(t):
     return np.array(t, dtype=np.int64, order="C")
 
 
-# Largest per-thread scratch of the batch-innermost nests (one channel of
-# every image): it should stay in L2.
-_SCRATCH_BYTES = 1 << 21
-
-
 def _scratch(x, cols, inner):
-    """Per-thread (S0*S1*S2*N) buffers for the batch-innermost nests, or
-    None when the columns are not batch-innermost or one channel of the
-    batch is too large for the buffers to help (or to be small next to
-    the input)."""
-    n_img, channels = x.shape[:2]
-    size = x.size // max(1, channels)
+    """Per-thread buffers for the batch-innermost nests, or None (the
+    policy: ``_core/strided.scratch_elements``)."""
     threads = get_num_threads()
-    if (inner != INNER_N or n_img < 4 or size * x.itemsize > _SCRATCH_BYTES
-            or threads * size * 2 > x.size):
-        return None
-    return np.empty((threads, size), dtype=cols.dtype)
+    size = scratch_elements(x.shape, x.itemsize, threads, inner)
+    return np.empty((threads, size), dtype=cols.dtype) if size else None
 
 
 def _line(cols) -> int:
     """Images per block of the N-innermost nests: one 64-byte cache line."""
     return max(1, 64 // cols.itemsize)
-
-
-def _inner(strides, shape) -> int:
-    """The column axis (of N, K, L) with the smallest stride among those
-    longer than 1: the loop that runs innermost."""
-    best, order = None, (INNER_L, INNER_N, INNER_K)
-    for axis, code in zip((2, 0, 1), order):
-        if shape[axis] > 1 and (best is None or abs(strides[axis]) < best[0]):
-            best = (abs(strides[axis]), code)
-    return INNER_L if best is None else best[1]
 
 
 def _modular():
@@ -431,7 +424,7 @@ def _im2col_strided_call(x, cols, t0, t1, t2):
     (N, K, L), any strides, as the index tables describe."""
     xb, xo, xs = _flat(x)
     cb, co, cs = _flat(cols)
-    inner = _inner(cs, cols.shape)
+    inner = inner_axis(cs, cols.shape)
     scratch = _scratch(x, cols, inner)
     if scratch is not None:
         threads = get_num_threads()
@@ -443,7 +436,7 @@ def _im2col_strided_call(x, cols, t0, t1, t2):
     t2 = _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
     _im2col_strided(xb, xo, xs, cb, co, cs, x.shape[0], x.shape[1], _table(t0), _table(t1), t2,
-                    step, run_lo, run_hi, _inner(cs, cols.shape), _line(cols))
+                    step, run_lo, run_hi, inner_axis(cs, cols.shape), _line(cols))
 
 
 def _col2im_strided_call(cols, out, t0, t1, t2):
@@ -451,7 +444,7 @@ def _col2im_strided_call(cols, out, t0, t1, t2):
     patches in `cols` (N, K, L), any strides."""
     cb, co, cs = _flat(cols)
     ob, oo, os_ = _flat(out)
-    scratch = _scratch(out, cols, _inner(cs, cols.shape))
+    scratch = _scratch(out, cols, inner_axis(cs, cols.shape))
     if scratch is not None:
         _col2im_batch_inner(cb, co, cs, ob, oo, os_, out.shape[0], out.shape[1], *out.shape[2:],
                             _table(t0), _table(t1), _table(t2), scratch)
@@ -460,4 +453,4 @@ def _col2im_strided_call(cols, out, t0, t1, t2):
     step, run_lo, run_hi = _last_axis_runs(t2)
     _col2im_strided(cb, co, cs, ob, oo, os_, out.shape[0], out.shape[1], out.shape[2],
                     out.shape[3], out.shape[4], _table(t0), _table(t1), t2, step, run_lo, run_hi,
-                    _inner(cs, cols.shape), _line(cols), get_num_threads())
+                    inner_axis(cs, cols.shape), _line(cols), get_num_threads())
