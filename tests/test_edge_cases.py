@@ -331,6 +331,7 @@ def _timed(f):
     return out
 
 
+@pytest.mark.jit_only  # timed: the uncompiled Numba loops are far slower
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 def test_huge_kernel_pooling(backend, ndim):
     _warm(ndim)
@@ -354,6 +355,7 @@ def test_huge_kernel_pooling(backend, ndim):
                 xt.grad)
 
 
+@pytest.mark.jit_only  # timed: the uncompiled Numba loops are far slower
 @pytest.mark.parametrize("count_include_pad", [True, False])
 def test_huge_kernel_padding_beyond_input(backend, count_include_pad):
     """Padding makes a window larger than the input: windows of 2**17 + 1
