@@ -285,14 +285,14 @@ def test_bias_grad(backend, rng):
 
 
 def test_explain_3d():
-    x = np.empty((2, 8, 6, 10, 10), np.float32)
-    w = np.empty((16, 8, 3, 3, 3), np.float32)
+    x = np.zeros((2, 8, 6, 10, 10), np.float32)
+    w = np.zeros((16, 8, 3, 3, 3), np.float32)
     choice = nb.explain("conv3d", x, w, padding=1, max_workspace_bytes=50_000)
     assert choice.method == "im2col" and "chunk(s) of im2col_nd" in choice.plan
     assert [c.name for c in choice.candidates] == ["im2col", "pointwise"]
     choice = nb.explain(nb.conv3d, to_layout(x, "NDHWC"), w, padding=1, layout="NDHWC")
     assert "channels-first copies" in choice.plan
-    go = np.empty((2, 16, 6, 10, 10), np.float32)
+    go = np.zeros((2, 16, 6, 10, 10), np.float32)
     choice = nb.explain("conv3d_input_grad", x.shape, w, go, padding=1, method="full")
     assert choice.method == "full" and "flipped kernel" in choice.plan
     assert nb.explain("conv3d_weight_grad", x, w.shape, go, padding=1).method == "im2col"

@@ -207,38 +207,38 @@ def _shifts_here():
 def test_auto_input_grad_picks_as_documented():
     f32 = np.float32
     # a 64->64 3x3 stride-1 layer: the full correlation (as many channels as filters)
-    x, w = (8, 64, 56, 56), np.empty((64, 64, 3, 3), f32)
-    assert explain("conv2d_input_grad", x, w, np.empty(x, f32), padding=1).method == "full"
+    x, w = (8, 64, 56, 56), np.zeros((64, 64, 3, 3), f32)
+    assert explain("conv2d_input_grad", x, w, np.zeros(x, f32), padding=1).method == "full"
     # lenet-c1: 1 input channel, 32 filters, no shifted GEMMs: col2im
-    go = np.empty((64, 32, 28, 28), f32)
-    assert explain("conv2d_input_grad", (64, 1, 28, 28), np.empty((32, 1, 5, 5), f32), go,
+    go = np.zeros((64, 32, 28, 28), f32)
+    assert explain("conv2d_input_grad", (64, 1, 28, 28), np.zeros((32, 1, 5, 5), f32), go,
                    padding=2).method == "col2im"
     # stride 2 (resnet18-conv1, downsample): col2im
-    assert explain("conv2d_input_grad", (8, 3, 224, 224), np.empty((64, 3, 7, 7), f32),
-                   np.empty((8, 64, 112, 112), f32), stride=2, padding=3).method == "col2im"
-    assert explain("conv2d_input_grad", (8, 256, 14, 14), np.empty((512, 256, 1, 1), f32),
-                   np.empty((8, 512, 7, 7), f32), stride=2).method == "col2im"
+    assert explain("conv2d_input_grad", (8, 3, 224, 224), np.zeros((64, 3, 7, 7), f32),
+                   np.zeros((8, 64, 112, 112), f32), stride=2, padding=3).method == "col2im"
+    assert explain("conv2d_input_grad", (8, 256, 14, 14), np.zeros((512, 256, 1, 1), f32),
+                   np.zeros((8, 512, 7, 7), f32), stride=2).method == "col2im"
     # 1x1 one-to-one (pointwise layer): pointwise, in both layouts
-    go = np.empty((8, 256, 28, 28), f32)
-    w = np.empty((256, 128, 1, 1), f32)
+    go = np.zeros((8, 256, 28, 28), f32)
+    w = np.zeros((256, 128, 1, 1), f32)
     assert explain("conv2d_input_grad", (8, 128, 28, 28), w, go).method == "pointwise"
     assert explain("conv2d_input_grad", (8, 28, 28, 128), w, to_nhwc(go),
                    layout="NHWC").method == "pointwise"
     # fewer channels than filters: full only where conv2d runs it as shifted GEMMs
-    x, w = (8, 64, 28, 28), np.empty((128, 64, 3, 3), f32)
+    x, w = (8, 64, 28, 28), np.zeros((128, 64, 3, 3), f32)
     want = "full" if _shifts_here() else "col2im"
-    assert explain("conv2d_input_grad", x, w, np.empty((8, 128, 28, 28), f32),
+    assert explain("conv2d_input_grad", x, w, np.zeros((8, 128, 28, 28), f32),
                    padding=1).method == want
     # conv_transpose2d: the same rule on the conv2d it is the adjoint of
-    assert explain("conv_transpose2d", np.empty((8, 64, 56, 56), f32),
-                   np.empty((64, 64, 3, 3), f32), padding=1).method == "full"
-    assert explain("conv_transpose2d", np.empty((8, 64, 28, 28), f32),
-                   np.empty((64, 32, 4, 4), f32), stride=2, padding=1).method == "col2im"
+    assert explain("conv_transpose2d", np.zeros((8, 64, 56, 56), f32),
+                   np.zeros((64, 64, 3, 3), f32), padding=1).method == "full"
+    assert explain("conv_transpose2d", np.zeros((8, 64, 28, 28), f32),
+                   np.zeros((64, 32, 4, 4), f32), stride=2, padding=1).method == "col2im"
 
 
 def test_auto_weight_grad_picks_as_documented():
     f32 = np.float32
-    x, go = np.empty((8, 64, 56, 56), f32), np.empty((8, 64, 56, 56), f32)
+    x, go = np.zeros((8, 64, 56, 56), f32), np.zeros((8, 64, 56, 56), f32)
     big = explain("conv2d_weight_grad", x, (64, 64, 3, 3), go, padding=1).method
     assert big == ("tiles" if _shifts_here() else "im2col")
     assert explain("conv2d_weight_grad", to_nhwc(x), (64, 64, 3, 3), to_nhwc(go), padding=1,
@@ -296,13 +296,13 @@ def test_auto_reproduces_the_rules_before_the_methods(backend_name):
                         for layout in LAYOUTS:
                             xs = (n, c, h, h) if layout == "NCHW" else (n, h, h, c)
                             gs = (n, f, out, out) if layout == "NCHW" else (n, out, out, f)
-                            w = np.empty((f, c, k, k), dtype)
-                            go = np.empty(gs, dtype)
+                            w = np.zeros((f, c, k, k), dtype)
+                            go = np.zeros(gs, dtype)
                             geo = dict(stride=stride, padding=pad, layout=layout)
                             args = ((n, c, h, h), (f, c, k, k), stride, pad, dtype, layout)
                             assert (explain("conv2d_input_grad", xs, w, go, **geo).method
                                     == _old_input_rule(*args)), (args, "input")
-                            assert (explain("conv2d_weight_grad", np.empty(xs, dtype), w.shape, go,
+                            assert (explain("conv2d_weight_grad", np.zeros(xs, dtype), w.shape, go,
                                             **geo).method == _old_weight_rule(*args)), (args, "weight")
     finally:
         im2col_nb.set_backend(previous)
@@ -385,8 +385,8 @@ def test_backward_method_errors_name_the_argument_before_any_work(monkeypatch):
 
 def test_explain_reports_the_gradients_and_the_transposed_convolution():
     f32 = np.float32
-    x, w = np.empty((2, 3, 16, 16), f32), np.empty((8, 3, 3, 3), f32)
-    go = np.empty((2, 8, 8, 8), f32)
+    x, w = np.zeros((2, 3, 16, 16), f32), np.zeros((8, 3, 3, 3), f32)
+    go = np.zeros((2, 8, 8, 8), f32)
     choice = explain("conv2d_input_grad", x.shape, w, go, stride=2, padding=1)
     assert [c.name for c in choice.candidates] == list(INPUT_METHODS)
     full = choice.candidates[1]
@@ -408,7 +408,7 @@ def test_explain_reports_the_gradients_and_the_transposed_convolution():
     # the conv2d it is the adjoint of maps its 16x16 result back to the 8x8 input
     assert choice.problem.startswith("adjoint of conv2d 2 x 3 ch 16x16 (NCHW, float32) * 8 filters")
     # as many output channels as input channels: the full correlation pays
-    full = explain("conv_transpose2d", go, np.empty((8, 8, 3, 3), f32), padding=1)
+    full = explain("conv_transpose2d", go, np.zeros((8, 8, 3, 3), f32), padding=1)
     assert full.method == "full" and "conv2d with the flipped kernel" in full.plan
 
 

@@ -31,7 +31,7 @@ def _supported(method, x_shape, w_shape, geo):
     if method == "shift":
         return (stride == 1 and geo.get("groups", 1) == 1 and w_shape[2:] != (1, 1)
                 and im2col_nb.get_backend() == "numba"
-                and explain("conv2d", np.empty(x_shape), np.empty(w_shape), **geo)
+                and explain("conv2d", np.zeros(x_shape), np.zeros(w_shape), **geo)
                 .candidates[2].supported)
     return True
 
@@ -62,18 +62,18 @@ def test_each_forced_method_matches_naive(backend, layout, method, i):
 
 def test_auto_picks_pointwise_shift_and_im2col_where_documented():
     if im2col_nb.get_backend() != "numba" or explain(
-            "conv2d", np.empty((8, 64, 56, 56), np.float32),
-            np.empty((64, 64, 3, 3), np.float32), padding=1).machine.find("from Numba") < 0:
+            "conv2d", np.zeros((8, 64, 56, 56), np.float32),
+            np.zeros((64, 64, 3, 3), np.float32), padding=1).machine.find("from Numba") < 0:
         pytest.skip("the shifted GEMMs need the Numba backend and NumPy's BLAS")
-    x = np.empty((8, 64, 56, 56), np.float32)
-    assert explain("conv2d", x, np.empty((64, 64, 3, 3), np.float32), padding=1).method == "shift"
-    assert explain("conv2d", x, np.empty((128, 64, 1, 1), np.float32)).method == "pointwise"
-    assert explain("conv2d", x, np.empty((128, 64, 3, 3), np.float32), stride=2).method == "im2col"
+    x = np.zeros((8, 64, 56, 56), np.float32)
+    assert explain("conv2d", x, np.zeros((64, 64, 3, 3), np.float32), padding=1).method == "shift"
+    assert explain("conv2d", x, np.zeros((128, 64, 1, 1), np.float32)).method == "pointwise"
+    assert explain("conv2d", x, np.zeros((128, 64, 3, 3), np.float32), stride=2).method == "im2col"
     # few channels (the fitted rule: shift needs >= 32) and tiny problems stay on im2col
-    assert explain("conv2d", x[:, :3], np.empty((64, 3, 3, 3), np.float32), padding=1).method == "im2col"
-    assert explain("conv2d", x[:1, :, :8, :8], np.empty((64, 64, 3, 3), np.float32)).method == "im2col"
+    assert explain("conv2d", x[:, :3], np.zeros((64, 3, 3, 3), np.float32), padding=1).method == "im2col"
+    assert explain("conv2d", x[:1, :, :8, :8], np.zeros((64, 64, 3, 3), np.float32)).method == "im2col"
     # a budget too small for one row of shifted GEMMs: auto falls back, forcing says why
-    assert explain("conv2d", x, np.empty((64, 64, 3, 3), np.float32), padding=1,
+    assert explain("conv2d", x, np.zeros((64, 64, 3, 3), np.float32), padding=1,
                    max_workspace_bytes=4096).method == "im2col"
     with pytest.raises(ValueError, match="exceeds the workspace budget"):
         conv2d(x, np.zeros((64, 64, 3, 3), np.float32), padding=1, method="shift",
@@ -103,7 +103,7 @@ def test_method_names_are_case_insensitive_and_empty_problems_check_them():
 
 
 def test_explain_reports_every_candidate_and_the_machine():
-    x, w = np.empty((2, 3, 16, 16), np.float32), np.empty((8, 3, 3, 3), np.float32)
+    x, w = np.zeros((2, 3, 16, 16), np.float32), np.zeros((8, 3, 3, 3), np.float32)
     choice = explain("conv2d", x, w, stride=2)
     assert [c.name for c in choice.candidates] == list(METHODS)
     pointwise = choice.candidates[1]

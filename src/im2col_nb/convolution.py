@@ -79,8 +79,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     ValueError
         Wrong number of dimensions, channels not matching `weight`, `groups`
         not dividing channels or filters, `bias` of the wrong length,
-        non-positive stride/dilation, negative padding, an unknown padding
-        string or layout, a kernel larger than
+        non-positive stride/dilation, negative padding, stride, dilation or
+        padding above ``2**62`` (or a padded size or kernel span above it),
+        an unknown padding string or layout, a kernel larger than
         the padded input, or a `method` that is unknown or cannot run this
         problem (the message lists those that can).
 
@@ -90,6 +91,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     writes the patch matrix (``C*kh*kw*OH*OW`` elements per image, bounded by
     `max_workspace_bytes`). A 1x1, stride-1, unpadded convolution multiplies
     the input directly, without im2col.
+
+    Zero input channels (``C = 0``, weight ``(F, 0, ...)``) sum nothing: the
+    result is ``(N, F, ...)`` zeros plus the bias, the empty sum's value
+    (PyTorch returns an empty ``(N, 0, ...)`` tensor there, and its
+    gradients refuse it).
 
     Complex operands (as ``torch.nn.functional.conv2d`` takes them) run as
     four real convolutions, ``(xr*wr - xi*wi) + i(xr*wi + xi*wr)``, two when

@@ -56,7 +56,7 @@ def _explain_gradient(function, role, operand):
                                  a["padding"], a["dilation"], a["groups"], a["layout"],
                                  a["padding_mode"])
         return explain_grad(function.__name__, p.problem, resolve_budget(a["max_workspace_bytes"]),
-                            a["method"])
+                            a["method"], weight=p.weight)
     return explainer
 
 
@@ -65,7 +65,7 @@ def _explain_conv_transpose2d(args, kwargs):
     call = prepare_transpose(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
                              a["output_padding"], a["groups"], a["dilation"], a["layout"])
     return explain_grad("conv_transpose2d", call.problem, resolve_budget(a["max_workspace_bytes"]),
-                        a["method"])
+                        a["method"], weight=call.weight)
 
 
 def _explain_max_pool2d(args, kwargs):
@@ -98,7 +98,7 @@ def _explain_gradient3d(function, role, operand):
                                       a["stride"], a["padding"], a["dilation"], a["groups"],
                                       a["layout"], a["padding_mode"])
         return explain3d(function.__name__, call.problem, resolve_budget(a["max_workspace_bytes"]),
-                         a["method"])
+                         a["method"], weight=call.weight)
     return explainer
 
 
@@ -107,7 +107,7 @@ def _explain_conv_transpose3d(args, kwargs):
     call = prepare_transpose3d(a["input"], a["weight"], a["bias"], a["stride"], a["padding"],
                                a["output_padding"], a["groups"], a["dilation"], a["layout"])
     return explain3d("conv_transpose3d", call.problem, resolve_budget(a["max_workspace_bytes"]),
-                     a["method"])
+                     a["method"], weight=call.weight)
 
 
 # op name -> function(args, kwargs) -> Choice: the operations `explain` knows
@@ -173,7 +173,10 @@ def explain(op, *args, **kwargs):
         one method each.
     *args, **kwargs
         Exactly what the call would take (``method=`` included). Only shapes
-        and dtypes are read, so ``np.empty`` arrays of the right shapes do.
+        and dtypes are read, and whether the weight of an input gradient or
+        transposed convolution holds inf or NaN (methods that multiply zero
+        padding by the weight are then ruled out), so ``np.zeros`` arrays of
+        the right shapes do.
 
     Returns
     -------
@@ -203,8 +206,8 @@ def explain(op, *args, **kwargs):
     --------
     >>> import numpy as np
     >>> import im2col_nb
-    >>> x = np.empty((8, 64, 56, 56), np.float32)
-    >>> w = np.empty((64, 64, 3, 3), np.float32)
+    >>> x = np.zeros((8, 64, 56, 56), np.float32)
+    >>> w = np.zeros((64, 64, 3, 3), np.float32)
     >>> im2col_nb.explain("conv2d", x, w, padding=1, method="im2col").method
     'im2col'
     >>> choice = im2col_nb.explain("conv2d", x, w[:, :, :1, :1])
@@ -216,7 +219,7 @@ def explain(op, *args, **kwargs):
     The gradients and the transposed convolution take the same arguments as
     their functions:
 
-    >>> go = np.empty((8, 64, 28, 28), np.float32)
+    >>> go = np.zeros((8, 64, 28, 28), np.float32)
     >>> im2col_nb.explain("conv2d_input_grad", x.shape, w, go, stride=2, padding=1).method
     'col2im'
     >>> choice = im2col_nb.explain(im2col_nb.conv2d_weight_grad, x, w.shape, go, stride=2,
@@ -231,8 +234,8 @@ def explain(op, *args, **kwargs):
 
     Sequences (1-D ops) report the 2-D method their unit-axis problem runs:
 
-    >>> choice = im2col_nb.explain("conv1d", np.empty((4, 8, 100), np.float32),
-    ...                            np.empty((16, 8, 3), np.float32), method="im2col")
+    >>> choice = im2col_nb.explain("conv1d", np.zeros((4, 8, 100), np.float32),
+    ...                            np.zeros((16, 8, 3), np.float32), method="im2col")
     >>> choice.op, choice.method
     ('conv1d', 'im2col')
     """

@@ -20,7 +20,14 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._core.dtypes import as_value_array
-from ._core.geometry import Geometry, conv_geometry, padding_arg, pool_geometry
+from ._core.geometry import (
+    Geometry,
+    check_transpose_extent,
+    compact,
+    conv_geometry,
+    padding_arg,
+    pool_geometry,
+)
 from ._core.padmap import with_mode
 from ._core.validation import (
     as_float_array,
@@ -303,7 +310,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         `input` not 2-D or 3-D, `weight` not 3-D; a tuple argument whose
         length is not 1; channels not matching `weight`; `groups` not
         dividing channels or filters; `bias` of the wrong length;
-        non-positive stride/dilation, negative padding, an unknown padding
+        non-positive stride/dilation, negative padding, any of them above
+        ``2**62``; an unknown padding
         string or layout; a kernel longer than the padded input; a `method`
         that is unknown or cannot run this problem.
 
@@ -318,6 +326,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     AMD EPYC, fastest of 3 interleaved rounds), PyTorch's time over ours on
     16 x 64 x 16000 inputs, 64 filters: k=9 1.10 forward / 1.11 backward,
     k=3 1.94 / 1.64, k=2 dilation 8 causal 2.63 / 2.00.
+
+    Zero input channels (``C = 0``, weight ``(F, 0, ...)``) sum nothing: the
+    result is ``(N, F, ...)`` zeros plus the bias, the empty sum's value
+    (PyTorch returns an empty ``(N, 0, ...)`` tensor there, and its
+    gradients refuse it).
 
     Examples
     --------
@@ -660,6 +673,7 @@ def _transpose_call(input, weight, bias, stride, padding, output_padding, groups
         raise ValueError(
             f"`output_padding` must be smaller than `stride` or `dilation`, got "
             f"output_padding={op_len} with stride={s} and dilation={d}")
+    check_transpose_extent((length,), (k,), (s,), (d,))
     out_len = (length - 1) * s - lo - hi + d * (k - 1) + op_len + 1
     if out_len < 1:
         shown = lo if lo == hi else (lo, hi)
@@ -669,7 +683,8 @@ def _transpose_call(input, weight, bias, stride, padding, output_padding, groups
             f"stride {s}, padding {shown}, dilation {d}")
     dtype = result_dtype(x3, w, b)
     # the conv2d this is the adjoint of maps a (1, out_len) image to (1, length)
-    geom = Geometry((1, k), (1, s), ((0, 0), (lo, hi + op_len)), (1, d), (1, length))
+    geom = compact(Geometry((1, k), (1, s), ((0, 0), (lo, hi + op_len)), (1, d), (1, length)),
+                   (1, out_len))
     out_shape = (n_img, filters, 1, out_len) if layout == "NCL" else (n_img, 1, out_len, filters)
     call = TransposeCall(to_kernel_array(_to4(x3, layout), dtype),
                          to_kernel_array(w[:, :, None, :], dtype),
@@ -726,7 +741,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         Wrong numbers of dimensions; a tuple argument whose length is not
         1; ``weight.shape[0]`` not the input channels; `groups` not
         dividing them; `bias` not of shape (F,); non-positive
-        stride/dilation, negative padding/output_padding; `output_padding`
+        stride/dilation, negative padding/output_padding, any of them above
+        ``2**62`` (or an uncropped output longer than that); `output_padding`
         not smaller than `stride` or `dilation`; a non-positive output
         length; a `method` that is unknown or cannot run this problem.
 
@@ -735,6 +751,11 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Cost: ``2*N*C_in*(F/groups)*k*L`` flops in BLAS plus one col2im pass
     (stride 1: a forward convolution with the flipped kernel where that is
     cheaper).
+
+    A weight holding inf or NaN never meets the zero padding: positions it
+    does not reach stay finite, as in PyTorch (the stride-1 method that
+    convolves the zero-padded input with the flipped kernel, ``'full'``,
+    gives way to ``'col2im'`` then, even when asked for; `explain` says so).
 
     Examples
     --------
@@ -1150,7 +1171,7 @@ def _explain_conv1d_input_grad(input_shape, weight, grad_output, stride=1, paddi
                        padding, dilation, groups, layout, padding_mode)
     with _engine_errors("conv1d_input_grad", "conv2d_input_grad"):
         choice = explain_grad("conv2d_input_grad", call.problem, resolve_budget(max_workspace_bytes),
-                              method)
+                              method, weight=call.weight)
     return _as_1d(choice, "conv1d_input_grad")
 
 
@@ -1172,7 +1193,7 @@ def _explain_conv_transpose1d(input, weight, bias=None, stride=1, padding=0, out
                                dilation, layout)
     with _engine_errors("conv_transpose1d", "conv_transpose2d"):
         choice = explain_grad("conv_transpose2d", call.problem, resolve_budget(max_workspace_bytes),
-                              method)
+                              method, weight=call.weight)
     return _as_1d(choice, "conv_transpose1d")
 
 

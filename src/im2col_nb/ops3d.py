@@ -95,7 +95,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         length is not 1 or 3 (the message names the argument and both
         lengths), channels not matching `weight`, `groups` not dividing
         channels or filters, `bias` of the wrong length, non-positive
-        stride/dilation, negative padding, an unknown padding string or
+        stride/dilation, negative padding, any of them above ``2**62`` (or a
+        padded size or kernel span above it), an unknown padding string or
         layout, a kernel larger than the padded input, or a `method` that is
         unknown or cannot run this problem.
 
@@ -108,6 +109,11 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     whole images while they fit, else of output-depth slabs of one image
     (at least one output depth plane per chunk), each reusing one scratch
     buffer.
+
+    Zero input channels (``C = 0``, weight ``(F, 0, ...)``) sum nothing: the
+    result is ``(N, F, ...)`` zeros plus the bias, the empty sum's value
+    (PyTorch returns an empty ``(N, 0, ...)`` tensor there, and its
+    gradients refuse it).
 
     Examples
     --------
@@ -460,14 +466,21 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         `input` not 4-D or 5-D, `weight` not 5-D, a geometry tuple whose
         length is not 1 or 3, ``weight.shape[0]`` not the input channels,
         `groups` not dividing them, `bias` not of shape (F,), `output_padding`
-        not smaller than `stride` or `dilation`, an output size that is not
-        positive, or a `method` that cannot run this problem.
+        not smaller than `stride` or `dilation`, a stride, dilation or
+        padding above ``2**62`` (or an uncropped output larger than that), an
+        output size that is not positive, or a `method` that cannot run this
+        problem.
 
     Notes
     -----
     Cost: ``2*N*C_in*(F/groups)*kd*kh*kw*D*H*W`` flops in BLAS plus one
     col2im pass, chunked within `max_workspace_bytes` as in
     `conv3d_input_grad`.
+
+    A weight holding inf or NaN never meets the zero padding: positions it
+    does not reach stay finite, as in PyTorch (the stride-1 method that
+    convolves the zero-padded input with the flipped kernel, ``'full'``,
+    gives way to ``'col2im'`` then, even when asked for; `explain` says so).
 
     Examples
     --------

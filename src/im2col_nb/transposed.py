@@ -83,7 +83,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ValueError
         Wrong number of dimensions; ``weight.shape[0]`` not the input
         channels; `groups` not dividing them; `bias` not of shape (F,);
-        non-positive stride/dilation, negative padding/output_padding;
+        non-positive stride/dilation, negative padding/output_padding, any
+        of them above ``2**62`` (or an uncropped output larger than that);
         `output_padding` not smaller than `stride` or `dilation`; an output
         size that is not positive; a `method` that is unknown or cannot run
         this problem (the message lists those that can).
@@ -94,6 +95,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     the patch matrix chunked within `max_workspace_bytes` as in
     `conv2d_input_grad` (stride 1: a forward convolution with the flipped
     kernel where that is cheaper, as there).
+
+    A weight holding inf or NaN never meets the zero padding: positions it
+    does not reach stay finite, as in PyTorch (the stride-1 method that
+    convolves the zero-padded input with the flipped kernel, ``'full'``,
+    gives way to ``'col2im'`` then, even when asked for; `explain` says so).
 
     Examples
     --------

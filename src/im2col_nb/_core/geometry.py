@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .validation import describe, flag, int_tuple
+from .validation import MAX_INT, describe, flag, int_tuple
 
-__all__ = ["Geometry", "conv_geometry", "padding_arg", "pool_geometry", "pool_output_size"]
+__all__ = ["Geometry", "check_transpose_extent", "compact", "conv_geometry", "padding_arg", "pool_geometry",
+           "pool_output_size"]
 
 
 class Geometry(NamedTuple):
@@ -85,6 +86,55 @@ class Geometry(NamedTuple):
     out_w = property(lambda self: self.out[1])
 
 
+def compact(geom: Geometry, in_size: tuple) -> Geometry:
+    """`geom` with steps that change nothing cut down: the stride of an axis
+    with one window to ``padded size - span + 1`` when smaller (the smallest
+    stride that still gives one window, so the geometry stays
+    self-consistent), the dilation of an axis with a one-tap kernel to 1.
+
+    The result is the same, but kernels that size buffers by the stride or
+    the span (plane copies, phase splits) stay small: a stride of ``2**31``
+    for a 1x1 output costs nothing.
+
+    >>> g = Geometry((3, 1), (2**31, 2), ((0, 0), (0, 0)), (1, 2**40), (1, 4))
+    >>> compact(g, (7, 8))[:4]
+    ((3, 1), (5, 2), ((0, 0), (0, 0)), (1, 1))
+    """
+    stride = tuple(min(s, max(1, n + lo + hi - d * (k - 1))) if o == 1 else s
+                   for s, o, n, (lo, hi), k, d in zip(geom.stride, geom.out, in_size, geom.padding,
+                                                      geom.kernel, geom.dilation))
+    dilation = tuple(1 if k == 1 else d for k, d in zip(geom.kernel, geom.dilation))
+    if stride == geom.stride and dilation == geom.dilation:
+        return geom
+    return geom._replace(stride=stride, dilation=dilation)
+
+
+def check_extent(name: str, kernel: tuple, dilation: tuple, span, padded, input_name: str,
+                 in_size: tuple) -> None:
+    """ValueError unless every window span and padded extent is at most
+    ``2**62`` (the kernels' int64 index arithmetic); `name` is the kernel's
+    argument as messages show it."""
+    if max(span) > MAX_INT:
+        raise ValueError(f"{name} {kernel} with dilation {dilation} spans {tuple(span)}, "
+                         f"more than 2**62")
+    if max(padded) > MAX_INT:
+        raise ValueError(f"`padding` makes the padded {input_name} {tuple(padded)} "
+                         f"({input_name} {tuple(in_size)}), more than 2**62")
+
+
+def check_transpose_extent(size: tuple, kernel: tuple, stride: tuple, dilation: tuple) -> None:
+    """ValueError unless a transposed convolution's full result (before the
+    padding is cropped), ``(size - 1) * stride + dilation*(kernel-1) + 1``
+    per axis, is at most ``2**62``."""
+    extent = tuple((n - 1) * s + d * (k - 1) + 1
+                   for n, k, s, d in zip(size, kernel, stride, dilation))
+    if max(extent) > MAX_INT:
+        raise ValueError(
+            f"`stride` {tuple(stride)} and `dilation` {tuple(dilation)} with kernel "
+            f"{tuple(kernel)} make the uncropped output {extent} = (size-1)*stride + "
+            f"dilation*(kernel-1) + 1 for `input` of spatial size {tuple(size)}, more than 2**62")
+
+
 def padding_arg(padding, kernel: tuple, dilation: tuple, stride: tuple, *,
                 allow_strings: bool = True, in_size: tuple | None = None) -> tuple:
     """Resolve `padding` to one (low, high) pair per axis.
@@ -142,7 +192,8 @@ def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
     """Validate geometry arguments against the input's spatial size and size the output.
 
     ``out = (size + pad_low + pad_high - dilation*(kernel-1) - 1) // stride + 1``
-    on each axis. `kernel_name` and `input_name` are the user's arguments
+    on each axis. Spans and padded extents must be at most ``2**62``; the
+    geometry returned is `compact` (the stride of a one-window axis is 1). `kernel_name` and `input_name` are the user's arguments
     the kernel size and the spatial size came from, for error messages
     (e.g. ``"weight"``, ``"output_size"``).
 
@@ -162,13 +213,14 @@ def conv_geometry(in_size: tuple, kernel_size, stride, padding, dilation,
         span.append(d * (k - 1) + 1)
         padded.append(n + lo + hi)
         out.append((padded[-1] - span[-1]) // s + 1)
+    name = "`kernel_size`" if kernel_name == "kernel_size" else f"`{kernel_name}` kernel"
+    check_extent(name, kernel, dilation, span, padded, input_name, in_size)
     if min(out) < 1:
-        name = "`kernel_size`" if kernel_name == "kernel_size" else f"`{kernel_name}` kernel"
         raise ValueError(
             f"{name} {kernel} with dilation {dilation} spans {tuple(span)}, "
             f"larger than the padded {input_name} {tuple(padded)} ({input_name} {tuple(in_size)})"
         )
-    return Geometry(kernel, stride, pads, dilation, tuple(out))
+    return compact(Geometry(kernel, stride, pads, dilation, tuple(out)), in_size)
 
 
 def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int,
@@ -249,11 +301,12 @@ def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
             f"`padding` must be at most half of `kernel_size` (padding <= kernel_size // 2), "
             f"got padding={shown} with kernel_size={kernel}"
         )
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, pads))
+    check_extent("`kernel_size`", kernel, dilation, span, padded, "input", in_size)
     out = tuple(pool_output_size(n, k, s, lo, d, ceil_mode, hi)
                 for n, k, s, (lo, hi), d in zip(in_size, kernel, stride, pads, dilation))
     if min(out) < 1:
-        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-        padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, pads))
         raise ValueError(
             f"`kernel_size` {kernel} with dilation {dilation} spans {span}, larger than the "
             f"padded input {padded} (input {tuple(in_size)}, padding {shown}): "
@@ -265,4 +318,4 @@ def pool_geometry(in_size: tuple, kernel_size, stride, padding, dilation=1,
             f"`dilation` {dilation} leaves a pooling window with no input element "
             f"(input {tuple(in_size)}, kernel_size {kernel}, stride {stride}, padding {shown})"
         )
-    return Geometry(kernel, stride, pads, dilation, out)
+    return compact(Geometry(kernel, stride, pads, dilation, out), in_size)

@@ -14,6 +14,7 @@ import operator
 import numpy as np
 
 __all__ = [
+    "MAX_INT",
     "as_float_array",
     "as_int",
     "check_choice",
@@ -29,6 +30,13 @@ __all__ = [
     "shape_arg",
     "to_kernel_array",
 ]
+
+
+# The largest size, stride, dilation or padding the kernels take: their index
+# arithmetic is int64, and a window's first tap (o * stride - padding) plus
+# its span must not overflow it. Sums of these (a padded extent, a window's
+# span) are checked against the same bound in `geometry`.
+MAX_INT = 2**62
 
 
 def describe(value) -> str:
@@ -97,6 +105,8 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int = 1) -> tuple[int, ..
     """Normalise an int-or-tuple argument to `ndim` ints once, checking their range.
 
     A one-element tuple or list means that value on every axis, as in PyTorch.
+    Every value must be at least `minimum` and at most ``2**62`` (`MAX_INT`,
+    what the int64 index arithmetic of the kernels takes).
 
     >>> int_tuple("stride", 2, 2)
     (2, 2)
@@ -106,12 +116,16 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int = 1) -> tuple[int, ..
     Traceback (most recent call last):
     ...
     ValueError: `stride` must be positive, got (1, 0)
+    >>> int_tuple("stride", 2**63, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `stride` must be at most 2**62, got 9223372036854775808
     """
     # the common cases first: a plain int, or a tuple of plain ints
-    if type(value) is int and value >= minimum:
+    if type(value) is int and minimum <= value <= MAX_INT:
         return (value,) * ndim
     if (type(value) is tuple and len(value) == ndim and all(type(v) is int for v in value)
-            and min(value) >= minimum):
+            and min(value) >= minimum and max(value) <= MAX_INT):
         return value
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]  # a 0-d array is a scalar (np.array(2) is an int)
@@ -130,6 +144,10 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int = 1) -> tuple[int, ..
         shown = value if isinstance(value, (tuple, list)) else result[0]
         shown = tuple(shown) if isinstance(shown, list) else shown
         raise ValueError(f"`{name}` must be {kind}, got {shown}")
+    if max(result) > MAX_INT:
+        shown = value if isinstance(value, (tuple, list)) else result[0]
+        shown = tuple(shown) if isinstance(shown, list) else shown
+        raise ValueError(f"`{name}` must be at most 2**62, got {shown}")
     return result
 
 
@@ -155,6 +173,8 @@ def shape_arg(name: str, value, lengths: tuple[int, ...], what: str) -> tuple[in
         raise ValueError(f"`{name}` must be {what}, got {items}")
     if items and min(items) < 0:
         raise ValueError(f"`{name}` must not have negative sizes, got {items}")
+    if items and max(items) > MAX_INT:
+        raise ValueError(f"`{name}` sizes must be at most 2**62, got {items}")
     return items
 
 

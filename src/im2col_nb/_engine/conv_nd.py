@@ -17,7 +17,8 @@ conv3d                    pointwise  the input is the patch matrix: GEMMs on it 
 conv3d_input_grad,        col2im     ``W^T @ grad_output`` per chunk of images   everything
 conv_transpose3d                     / channels, then col2im_nd
                           full       stride 1: conv3d of grad_output with the   stride 1, padding
-                                     flipped, channel-swapped kernel             within the span
+                                     flipped, channel-swapped kernel             within the span,
+                                                                                a finite weight
                           pointwise  ``W^T @ grad_output``, no patch matrix     1x1x1 one-to-one
 conv3d_weight_grad        im2col     ``grad_output @ im2col_nd(x)^T``,           everything
                                      accumulated over chunks
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._core.backend import backend_module
-from .._core.geometry import Geometry, conv_geometry, padding_arg
+from .._core.geometry import Geometry, check_transpose_extent, compact, conv_geometry, padding_arg
 from .._core.padmap import tables3, with_mode
 from .._core.validation import (
     as_float_array,
@@ -55,7 +56,8 @@ from .._core.validation import (
 )
 from .._core.workspace import chunking, chunks, scratch
 from .machine import current_machine
-from .problem import ConvProblem, argument_names, transpose_string_padding
+from .problem import (ConvProblem, argument_names, finite_weight_only, transpose_string_padding,
+                      weight_checked)
 from .plan import is_pointwise
 from .registry import Choice, Method, candidates, check_method, choose_here, register
 
@@ -230,6 +232,7 @@ def prepare_transpose3d(input, weight, bias, stride, padding, output_padding, gr
         raise ValueError(
             f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "
             f"got output_padding={opad} with stride={stride} and dilation={dilation}")
+    check_transpose_extent(size, kernel, stride, dilation)
     out_size = tuple((n - 1) * s - lo - hi + d * (k - 1) + op + 1 for n, s, (lo, hi), d, k, op
                      in zip(size, stride, pads, dilation, kernel, opad))
     if min(out_size) < 1:
@@ -238,8 +241,8 @@ def prepare_transpose3d(input, weight, bias, stride, padding, output_padding, gr
             f"dilation*(kernel-1) + output_padding + 1 is not positive for `input` of spatial size "
             f"{size}, kernel {kernel}, stride {stride}, padding {pads}, dilation {dilation}")
     dtype = result_dtype(x, w, b)
-    geom = Geometry(kernel, stride, tuple((lo, hi + op) for (lo, hi), op in zip(pads, opad)),
-                    dilation, size)
+    geom = compact(Geometry(kernel, stride, tuple((lo, hi + op) for (lo, hi), op in zip(pads, opad)),
+                            dilation, size), out_size)
     problem = ConvProblem(n_img, filters, c_in, out_size, geom, groups, dtype, layout, False)
     return Conv3dCall(to_kernel_array(x, dtype), to_kernel_array(w, dtype),
                       None if b is None else to_kernel_array(b, dtype), problem, squeeze,
@@ -588,7 +591,7 @@ for _op in INPUT_GRAD_OPS:
     register(Method(_op, "full",
                     "stride 1: conv3d of grad_output with the flipped, channel-swapped kernel "
                     "(the full correlation) by im2col; no col2im",
-                    _full_supports, _full_estimate, _run(input_grad_full)))
+                    _full_supports, _full_estimate, _run(input_grad_full), exact=finite_weight_only))
     register(Method(_op, "pointwise",
                     "1x1x1 stride-1 unpadded kernels: W^T @ grad_output, one GEMM per group, no copy",
                     _pointwise_only, lambda p, m: INPUT_POINTWISE + _layout_cost(p),
@@ -637,6 +640,7 @@ def add_bias(out, bias, layout) -> None:
 def run_input_grad3d(op, problem, go, w, out, budget, method="auto") -> None:
     """Overwrite `out` (the forward's input-shaped, 5-D) with the adjoint of
     conv3d(., w) applied to `go`, by `method` of `op`."""
+    problem = weight_checked(problem, w)
     chosen = pick3d(op, problem, budget, method, out, (go, w))
     if chosen is None:
         out[...] = 0
@@ -692,8 +696,12 @@ _WHAT = {"conv3d": "", "conv3d_input_grad": "input gradient of conv3d ",
          "conv_transpose3d": "adjoint of conv3d ", "conv3d_weight_grad": "weight gradient of conv3d "}
 
 
-def explain3d(op: str, problem: ConvProblem, budget: int, method="auto") -> Choice:
-    """The `Choice` the 3-D op `op` makes for `problem`, without running it."""
+def explain3d(op: str, problem: ConvProblem, budget: int, method="auto", weight=None) -> Choice:
+    """The `Choice` the 3-D op `op` makes for `problem`, without running it
+    (`weight`: an input gradient's or transposed convolution's weight, whose
+    inf or NaN rule methods out)."""
+    if weight is not None and op in INPUT_GRAD_OPS:
+        problem = weight_checked(problem, weight)
     machine = current_machine(np.dtype(problem.dtype), budget)
     if problem.flops == 0:
         check_method(op, method)

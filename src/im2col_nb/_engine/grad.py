@@ -16,7 +16,8 @@ col2im     ``W^T @ grad_output`` (one GEMM per group), then  everything
            onto its pixel
 full       stride 1: conv2d of ``grad_output`` with the       stride 1, forward
            flipped, channel-swapped kernel (the "full"        padding within the
-           correlation), by conv2d's own ``auto`` method      kernel span
+           correlation), by conv2d's own ``auto`` method      kernel span, a
+                                                              finite weight
 pointwise  1x1 one-to-one: ``W^T @ grad_output``, no copy     1x1, stride 1, no pad
 ========== ================================================ =====================
 
@@ -58,7 +59,7 @@ from .backward import (
 from .conv import choose_conv2d, describe_plan
 from .conv_nd import explain_planar, planar_method, run_planar
 from .machine import current_machine
-from .problem import ConvProblem
+from .problem import ConvProblem, finite_weight_only, weight_checked
 from .registry import Choice, Method, candidates, check_method, choose_here, register
 
 __all__ = ["INPUT_GRAD_OPS", "WEIGHT_GRAD_OP", "choose_grad", "explain_grad", "full_problem", "pick",
@@ -173,7 +174,7 @@ for _op in INPUT_GRAD_OPS:
     register(Method(_op, "full",
                     "stride 1: conv2d of grad_output with the flipped, channel-swapped kernel "
                     "(the full correlation), by conv2d's own method choice; no col2im",
-                    _full_supports, _full_estimate, _full_run))
+                    _full_supports, _full_estimate, _full_run, exact=finite_weight_only))
     register(Method(_op, "pointwise",
                     "1x1 stride-1 unpadded kernels: W^T @ grad_output, one GEMM per group, no copy",
                     _one_to_one_only, lambda p, m: INPUT_POINTWISE, _input_pointwise_run))
@@ -246,6 +247,7 @@ def run_input_grad(op: str, problem: ConvProblem, go, weight, out, budget: int,
     """Overwrite `out` (the forward's input-shaped, 4-D) with the adjoint of
     conv2d(., weight) applied to `go` (the forward's output-shaped, 4-D), by
     `method` of `op` (``"conv2d_input_grad"`` or ``"conv_transpose2d"``)."""
+    problem = weight_checked(problem, weight)
     if problem.geom.mode != "zeros":  # a padding mode: the N-D kernels, on a unit depth
         run_planar(op, problem, go, weight, out, budget, method)
         return
@@ -309,9 +311,13 @@ def describe_grad_plan(problem: ConvProblem, machine, method: str) -> str:
             f"one batched GEMM per group each")
 
 
-def explain_grad(op: str, problem: ConvProblem, budget: int, method="auto") -> Choice:
+def explain_grad(op: str, problem: ConvProblem, budget: int, method="auto",
+                 weight=None) -> Choice:
     """The `Choice` `run_input_grad` / `run_weight_grad` makes for `problem`
-    under `op`, without running it."""
+    under `op`, without running it (`weight`: the input gradient's or
+    transposed convolution's weight, whose inf or NaN rule methods out)."""
+    if weight is not None and op in INPUT_GRAD_OPS:
+        problem = weight_checked(problem, weight)
     if problem.geom.mode != "zeros":
         return explain_planar(op, problem, budget, method)
     chosen = choose_grad(op, problem, budget, method)

@@ -17,7 +17,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._core.geometry import Geometry, conv_geometry, padding_arg
+from .._core.geometry import (
+    Geometry,
+    check_transpose_extent,
+    compact,
+    conv_geometry,
+    padding_arg,
+)
 from .._core.padmap import with_mode
 from .._core.validation import (
     as_float_array,
@@ -37,7 +43,10 @@ class ConvProblem(NamedTuple):
     and plans cached by.
 
     ``in_size`` and the geometry are per spatial axis; ``layout`` is
-    'NCHW' (channels first) or 'NHWC' (channels last).
+    'NCHW' (channels first) or 'NHWC' (channels last). ``finite_weight``
+    is False when the weight of an input gradient or transposed
+    convolution holds inf or NaN (`weight_checked`): the methods that
+    multiply zero padding by the weight cannot be exact then.
     """
 
     batch: int
@@ -49,6 +58,7 @@ class ConvProblem(NamedTuple):
     dtype: np.dtype
     layout: str
     has_bias: bool
+    finite_weight: bool = True
 
     @property
     def pointwise(self) -> bool:
@@ -74,7 +84,27 @@ class ConvProblem(NamedTuple):
             text += f", padding_mode {g.mode!r}"
         if self.groups > 1:
             text += f", groups {self.groups}"
+        if not self.finite_weight:
+            text += ", weight with inf or NaN"
         return text + (", bias" if self.has_bias else "")
+
+
+# Why a method that multiplies zero padding by the weight cannot run a problem
+# whose weight holds inf or NaN (0 * inf is NaN; the padding must add nothing).
+NONFINITE_WEIGHT = ("the weight holds inf or NaN, which times the zero padding would put NaN "
+                    "where no inf or NaN reaches")
+
+
+def finite_weight_only(problem) -> str | None:
+    """`Method.exact` of the methods that multiply zero padding by the weight."""
+    return None if problem.finite_weight else NONFINITE_WEIGHT
+
+
+def weight_checked(problem: ConvProblem, weight: np.ndarray) -> ConvProblem:
+    """`problem` with ``finite_weight`` read from `weight` (weights are
+    small: one pass over them)."""
+    finite = bool(np.isfinite(weight).all())
+    return problem if finite == problem.finite_weight else problem._replace(finite_weight=finite)
 
 
 @dataclass
@@ -273,6 +303,7 @@ def prepare_transpose(input, weight, bias, stride, padding, output_padding, grou
             f"`output_padding` must be smaller than `stride` or `dilation` in each dimension, "
             f"got output_padding={(oph, opw)} with stride={(sh, sw)} and dilation={(dh, dw)}"
         )
+    check_transpose_extent((height, width), (kh, kw), (sh, sw), (dh, dw))
     out_h = (height - 1) * sh - pt - pb + dh * (kh - 1) + oph + 1
     out_w = (width - 1) * sw - pl - pr + dw * (kw - 1) + opw + 1
     if out_h < 1 or out_w < 1:
@@ -285,7 +316,8 @@ def prepare_transpose(input, weight, bias, stride, padding, output_padding, grou
     dtype = result_dtype(x4, w4, b)
     # The conv2d this is the adjoint of maps an (out_h, out_w) image to
     # (height, width): its geometry, with out_h/out_w the *input* size here.
-    geom = Geometry((kh, kw), (sh, sw), ((pt, pb + oph), (pl, pr + opw)), (dh, dw), (height, width))
+    geom = compact(Geometry((kh, kw), (sh, sw), ((pt, pb + oph), (pl, pr + opw)), (dh, dw),
+                            (height, width)), (out_h, out_w))
     out_shape = ((n_img, filters, out_h, out_w) if layout == "NCHW"
                  else (n_img, out_h, out_w, filters))
     return TransposeCall(to_kernel_array(x4, dtype), to_kernel_array(w4, dtype),

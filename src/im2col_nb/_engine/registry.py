@@ -9,6 +9,12 @@ report; for pooling the fused direct kernel). `choose` takes the
 method a user forced, or under ``"auto"`` the supported method with the
 lowest estimate (the first registered on a tie); `explain` reports the
 choice and every alternative without running anything.
+
+A method may also declare when its result would not be exact for the
+problem's data (``exact(problem)``: None, or why not -- e.g. a weight
+holding inf or NaN that the method would multiply by zero padding). Such a
+method is never chosen for that problem: ``auto`` skips it, and a call
+that forces it runs the ``auto`` choice instead, which `explain` shows.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ class Method:
         only compared between methods of one op.
     run : callable
         The driver; its signature is the op's (see the op's module).
+    exact : callable ``(problem) -> str | None``, optional
+        None if the method's result is exact for `problem`'s data (the
+        default), else why not: the method is then never chosen, even when
+        forced (the ``auto`` choice runs instead).
     """
 
     op: str
@@ -54,6 +64,14 @@ class Method:
     supports: Callable
     estimate: Callable
     run: Callable = field(repr=False)
+    exact: Callable | None = field(default=None, repr=False)
+
+    def unable(self, problem, machine) -> str | None:
+        """Why the method cannot run `problem` exactly here, or None."""
+        reason = self.supports(problem, machine)
+        if reason is None and self.exact is not None:
+            reason = self.exact(problem)
+        return reason
 
 
 @dataclass(frozen=True)
@@ -87,7 +105,7 @@ def candidates(op: str, problem, machine) -> list[Candidate]:
     """Every method of `op` with its estimate for `problem`, or why it cannot run it."""
     out = []
     for m in methods(op):
-        reason = m.supports(problem, machine)
+        reason = m.unable(problem, machine)
         out.append(Candidate(m.name, None if reason else float(m.estimate(problem, machine)), reason))
     return out
 
@@ -103,7 +121,9 @@ def check_method(op: str, method) -> str:
 
 def choose(op: str, problem, machine, method="auto") -> Method:
     """The method to run: the one forced by `method`, or under ``"auto"`` the
-    supported method with the lowest estimate.
+    supported method with the lowest estimate. A forced method that runs
+    the problem but would not be exact for its data (`Method.exact`) gives
+    way to the ``auto`` choice.
 
     Raises
     ------
@@ -122,7 +142,8 @@ def choose(op: str, problem, machine, method="auto") -> Method:
                 f"`method`={method!r} cannot run this {op}: {reason}; "
                 f"methods that can: {', '.join(repr(n) for n in ['auto', *able])}"
             )
-        return chosen
+        if chosen.exact is None or chosen.exact(problem) is None:
+            return chosen
     best = None
     for c in candidates(op, problem, machine):
         if c.supported and (best is None or c.estimate < best.estimate):
@@ -187,6 +208,10 @@ class Choice:
 
     def __str__(self) -> str:
         how = "picked by 'auto'" if self.requested == "auto" else "asked for"
+        if self.requested not in ("auto", self.method):
+            why = next((c.reason for c in self.candidates if c.name == self.requested), None)
+            how = (f"picked by 'auto': {self.requested!r} was asked for, but {why}" if why
+                   else f"picked by 'auto' instead of {self.requested!r}")
         lines = [f"{self.op}: {self.problem}",
                  f"machine: {self.machine}",
                  f"method: {self.method} ({how}); plan: {self.plan}",

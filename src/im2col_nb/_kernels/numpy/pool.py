@@ -1,4 +1,6 @@
-"""Max and average pooling, direct, in NumPy: one strided slice per window tap.
+"""Max and average pooling, direct, in NumPy: one strided slice per window tap
+(or, where a window has more taps than there are windows, one window at a
+time by the N-D kernels of ``pool_nd.py``: `few_windows`).
 
 Taps are visited in row-major window order with PyTorch's update rule
 ``v > best or isnan(v)``, which gives the same results, ties and NaN
@@ -12,6 +14,32 @@ import numpy as np
 from ..._core.dtypes import lowest
 
 from ._slices import tap_slice as _tap_slice
+
+
+def few_windows(geom) -> bool:
+    """More taps per window than windows: loop over the windows instead."""
+    return geom.kernel_area > geom.out_area
+
+
+def _real_taps(size, kernel, stride, pad, dilation, out):
+    """Per window along one axis, the input positions its real taps read."""
+    reads = []
+    for o in range(out):
+        start = o * stride - pad
+        k0 = max(0, -(start // dilation)) if start < 0 else 0
+        k1 = min(kernel, -(-(size - start) // dilation))
+        reads.append(start + dilation * np.arange(k0, max(k0, k1), dtype=np.int64))
+    return reads
+
+
+def reads_of(geom, height, width):
+    """`pool_nd.reads_of` for a 2-D `geom` (a unit depth axis first), from
+    the geometry alone: no (kernel, out) table."""
+    return [[np.zeros(1, dtype=np.int64)],
+            _real_taps(height, geom.kernel_h, geom.stride_h, geom.pad_top, geom.dilation_h,
+                       geom.out_h),
+            _real_taps(width, geom.kernel_w, geom.stride_w, geom.pad_left, geom.dilation_w,
+                       geom.out_w)]
 
 
 def _first_real(starts, dilation):
@@ -99,11 +127,15 @@ def _update(dest, idx, v, flat, valid):
 
 def max_pool2d_direct(x, out, indices, geom):
     _, height, width, _ = x.shape
-    padded = _pad_hw(x, geom, lowest(x.dtype))
     want = indices.shape[0] > 0
     out[...] = lowest(x.dtype)
     if want:
         indices[...] = _first_index(geom, width, 0, geom.out_h)[None, :, :, None]
+    if few_windows(geom):
+        from .pool_nd import max_pool_windows
+        max_pool_windows(x[:, None], out[:, None], indices[:, None], reads_of(geom, height, width))
+        return
+    padded = _pad_hw(x, geom, lowest(x.dtype))
     for ki in range(geom.kernel_h):
         rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, geom.out_h)
         for kj in range(geom.kernel_w):
@@ -118,13 +150,17 @@ def max_pool2d_direct(x, out, indices, geom):
 
 def avg_pool2d_direct(x, out, geom, count_include_pad, divisor_override):
     _, height, width, _ = x.shape
-    padded = _pad_hw(x, geom, 0.0)
-    out[...] = 0.0
-    for ki in range(geom.kernel_h):
-        rows = _tap_slice(ki, geom.stride_h, geom.out_h)
-        for kj in range(geom.kernel_w):
-            cols = _tap_slice(kj, geom.stride_w, geom.out_w)
-            out += padded[:, rows, cols, :]
+    if few_windows(geom):
+        from .pool_nd import avg_pool_windows
+        avg_pool_windows(x[:, None], out[:, None], reads_of(geom, height, width))
+    else:
+        padded = _pad_hw(x, geom, 0.0)
+        out[...] = 0.0
+        for ki in range(geom.kernel_h):
+            rows = _tap_slice(ki, geom.stride_h, geom.out_h)
+            for kj in range(geom.kernel_w):
+                cols = _tap_slice(kj, geom.stride_w, geom.out_w)
+                out += padded[:, rows, cols, :]
     divisor = _avg_divisor(geom, height, width, count_include_pad, divisor_override)
     if np.ndim(divisor):
         divisor = divisor[None, :, :, None]

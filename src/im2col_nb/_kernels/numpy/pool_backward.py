@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._slices import tap_slice as _tap_slice
-from .pool import _avg_divisor, _overhang
+from .pool import _avg_divisor, _overhang, few_windows, reads_of
 
 
 # ---------------------------------------------------------------------------
@@ -26,6 +26,16 @@ def max_pool2d_backward(grad, indices, grad_input):
 
 def avg_pool2d_backward(grad, grad_input, geom, count_include_pad, divisor_override):
     n_img, height, width, channels = grad_input.shape
+    if few_windows(geom):
+        from .pool_nd import avg_pool_windows_backward
+        divisor = _avg_divisor(geom, height, width, count_include_pad, divisor_override)
+        if np.ndim(divisor):
+            divisor = divisor[None, :, :, None]
+        share = np.divide(grad, divisor, dtype=grad.dtype, casting="unsafe")
+        grad_input[...] = 0
+        avg_pool_windows_backward(share[:, None], grad_input[:, None],
+                                  reads_of(geom, height, width))
+        return
     bottom = _overhang(geom.out_h, geom.stride_h, geom.kernel_h, 1, geom.pad_top, height)
     right = _overhang(geom.out_w, geom.stride_w, geom.kernel_w, 1, geom.pad_left, width)
     acc = np.zeros((n_img, geom.pad_top + height + bottom, geom.pad_left + width + right, channels),

@@ -8,7 +8,10 @@ channels-last, ``(N, D, H, W, C)``; a channels-first batch comes in as
 of 0).
 
 Each function loops over the ``kd*kh*kw`` window taps and moves whole
-arrays per tap: the input gets one extra slab at the end of each spatial
+arrays per tap -- or, where there are more taps than windows (a huge
+kernel, a small output), over the windows, reducing each gathered window
+at once (`_by_windows`), so the Python loop never runs more than
+``min(taps, windows)`` times: the input gets one extra slab at the end of each spatial
 axis holding the padding value (-inf for max, 0 for average), and padding
 entries of the tables point there, so one fancy index gathers a tap for
 every window at once. Taps are visited in row-major window order with
@@ -97,6 +100,78 @@ def _taps(tables):
                 yield a, b, c
 
 
+def _by_windows(tables) -> bool:
+    """Loop over the windows rather than the taps: there are fewer."""
+    taps = tables[0].shape[0] * tables[1].shape[0] * tables[2].shape[0]
+    return taps > tables[0].shape[1] * tables[1].shape[1] * tables[2].shape[1]
+
+
+def reads_of(tables):
+    """Per axis, per window, the input positions its real taps read (taps
+    in the padding, which add nothing to a sum or a maximum, left out)."""
+    runs = [axis_runs(t) for t in tables]
+    return [[t[r.k_lo[o]:r.k_hi[o], o] for o in range(t.shape[1])]
+            for t, r in zip(tables, runs)]
+
+
+def _windows(reads):
+    """(a, b, c) of every window with a real tap, row-major, and the
+    positions its taps read along each axis (`reads_of`)."""
+    for a, pd in enumerate(reads[0]):
+        for b, ph in enumerate(reads[1]):
+            for c, pw in enumerate(reads[2]):
+                if pd.size and ph.size and pw.size:
+                    yield a, b, c, (pd, ph, pw)
+
+
+def _window(x, pos):
+    """The real taps of one window of `x`: (N, taps, C), taps row-major."""
+    pd, ph, pw = pos
+    v = x[:, pd[:, None, None], ph[None, :, None], pw[None, None, :], :]
+    return v.reshape(v.shape[0], -1, v.shape[-1])
+
+
+def max_pool_windows(x, out, indices, reads):
+    """Max pool `x` (N, D, H, W, C) one window at a time (`reads`: see
+    `reads_of`), PyTorch's rule on the whole window: the last NaN if there
+    is one, else the first maximum. `out` must hold -inf (the lowest value)
+    and `indices` (unless empty) each window's first real tap, which a
+    window with no value above -inf keeps."""
+    _, _, height, width, _ = x.shape
+    want = indices.shape[0] > 0
+    for a, b, c, (pd, ph, pw) in _windows(reads):
+        v = _window(x, (pd, ph, pw))
+        best = v.max(axis=1)                        # propagates NaN
+        out[:, a, b, c, :] = best
+        if not want:
+            continue
+        flat = ((pd[:, None, None] * height + ph[None, :, None]) * width
+                + pw[None, None, :]).ravel()
+        nan = np.isnan(v) if v.dtype.kind in "fc" else np.zeros(v.shape, dtype=bool)
+        any_nan = nan.any(axis=1)
+        last_nan = v.shape[1] - 1 - nan[:, ::-1, :].argmax(axis=1)
+        pick = np.where(any_nan, last_nan, v.argmax(axis=1))
+        taken = any_nan | (best > lowest(v.dtype))
+        np.copyto(indices[:, a, b, c, :], flat[pick], where=taken)
+
+
+def avg_pool_windows(x, out, reads):
+    """`out` (N, OD, OH, OW, C) overwritten with each window's sum of `x`
+    (N, D, H, W, C), one window at a time (the caller divides)."""
+    out[...] = 0
+    for a, b, c, pos in _windows(reads):
+        out[:, a, b, c, :] = _window(x, pos).sum(axis=1)
+
+
+def avg_pool_windows_backward(share, acc, reads):
+    """Add each window's `share` (N, OD, OH, OW, C) to every input position
+    it reads in `acc` (N, D, H, W, C), one window at a time."""
+    for a, b, c, (pd, ph, pw) in _windows(reads):
+        # a window reads distinct positions (dilation >= 1)
+        acc[:, pd[:, None, None], ph[None, :, None], pw[None, None, :], :] \
+            += share[:, a, b, c, None, None, None, :]
+
+
 # ---------------------------------------------------------------------------
 # forward
 # ---------------------------------------------------------------------------
@@ -117,6 +192,9 @@ def max_pool_nd(x, out, indices, tables):
         first = [t[axis_runs(t).k_lo, np.arange(t.shape[1])] for t in tables]
         indices[...] = ((first[0][:, None, None] * height + first[1][None, :, None]) * width
                         + first[2][None, None, :])[None, ..., None]
+    if _by_windows(tables):
+        max_pool_windows(x, out, indices, reads_of(tables))
+        return
     for a, b, c in _taps(tables):
         v = xe[:, gd[a][:, None, None], gh[b][None, :, None], gw[c][None, None, :], :]
         flat = None
@@ -134,7 +212,9 @@ def avg_pool_nd(x, out, tables, count_include_pad, divisor_override):
     gd, gh, gw = _gather_tables(tables, (depth, height, width))
     xe = _extended(x, 0.0)
     out[...] = 0.0
-    for a, b, c in _taps(tables):
+    if _by_windows(tables):
+        avg_pool_windows(x, out, reads_of(tables))
+    for a, b, c in ([] if _by_windows(tables) else _taps(tables)):
         out += xe[:, gd[a][:, None, None], gh[b][None, :, None], gw[c][None, None, :], :]
     np.divide(out, _divisor(tables, count_include_pad, divisor_override), out=out,
               casting="unsafe")
@@ -160,7 +240,9 @@ def avg_pool_nd_backward(grad, grad_input, tables, count_include_pad, divisor_ov
     acc = np.zeros((n_img, depth + 1, height + 1, width + 1, channels), dtype=grad_input.dtype)
     share = np.divide(grad, _divisor(tables, count_include_pad, divisor_override),
                       dtype=grad.dtype, casting="unsafe")
-    for a, b, c in _taps(tables):
+    if _by_windows(tables):
+        avg_pool_windows_backward(share, acc, reads_of(tables))
+    for a, b, c in ([] if _by_windows(tables) else _taps(tables)):
         # one tap reads distinct positions in distinct windows (strides >= 1),
         # so a buffered += adds each share once; only the padding slab collides
         acc[:, gd[a][:, None, None], gh[b][None, :, None], gw[c][None, None, :], :] += share
