@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -285,30 +286,43 @@ def run_first_touch(rounds, log, dtype=np.float32):
     bm = rng.standard_normal((1024, 4096)).astype(dtype)
     big = rng.standard_normal((2048, 2048)).astype(dtype)
 
-    def step(reuse):
-        prod = np.dot(a, bm)                        # other large arrays come and go
-        tcopy = np.ascontiguousarray(big.T)
+    def step(reuse, others):
+        if others:
+            prod = np.dot(a, bm)                    # other large arrays come and go
+            tcopy = np.ascontiguousarray(big.T)
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         if reuse:
             st.nb_im2col(x, k, padding=p, stride=s, order="KLN", out=buf)
         else:
             st.nb_im2col(x, k, padding=p, stride=s, order="KLN")
         dt = time.perf_counter() - t0
-        del prod, tcopy
-        return dt
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        if others:
+            del prod, tcopy
+        return dt, faults
 
-    times = {True: [], False: []}
-    for _ in range(2):
-        step(True), step(False)
-    for _ in range(rounds * 3):
-        for reuse in (True, False):
-            times[reuse].append(step(reuse))
-    fresh, reused = float(np.median(times[False])), float(np.median(times[True]))
-    row = dict(kind="first_touch", case=case.name, shape=case.label(), dtype=np.dtype(dtype).name,
-               result_bytes=int(buf.nbytes), speedup_out=fresh / reused)
-    log(f"  im2col KLN, fresh result / reused out= buffer: x{fresh / reused:.2f} "
-        f"({buf.nbytes / 2**20:.1f} MiB result)")
-    return [row]
+    rows = []
+    for others in (True, False):
+        times = {True: [], False: []}
+        faults = {True: [], False: []}
+        for _ in range(2):
+            step(True, others), step(False, others)
+        for _ in range(rounds * 3):
+            for reuse in (True, False):
+                dt, nf = step(reuse, others)
+                times[reuse].append(dt)
+                faults[reuse].append(nf)
+        fresh, reused = float(np.median(times[False])), float(np.median(times[True]))
+        where = "among other large allocations" if others else "alone in its loop"
+        row = dict(kind="first_touch", case=case.name, shape=case.label(), dtype=np.dtype(dtype).name,
+                   result_bytes=int(buf.nbytes), speedup_out=fresh / reused, others=others, where=where,
+                   faults_fresh=float(np.median(faults[False])), faults_reused=float(np.median(faults[True])))
+        log(f"  im2col KLN {where}, fresh result / reused out= buffer: x{fresh / reused:.2f} "
+            f"({buf.nbytes / 2**20:.1f} MiB result; minor page faults per call "
+            f"{row['faults_fresh']:.0f} fresh, {row['faults_reused']:.0f} reused)")
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------
@@ -344,8 +358,9 @@ def print_tables(rows, cpu, threads):
         console.print(t)
         for r in sub:
             if r["kind"] == "first_touch":
-                console.print(f"(d) first touch, {r['shape']} {r['dtype']}: fresh result / reused out= "
-                              f"x{r['speedup_out']:.2f}")
+                console.print(f"(d) first touch, {r['shape']} {r['dtype']}, {r['where']}: fresh result / "
+                              f"reused out= x{r['speedup_out']:.2f} (minor faults per call "
+                              f"{r['faults_fresh']:.0f} / {r['faults_reused']:.0f})")
 
 
 def summary(rows):
