@@ -20,7 +20,8 @@ shapes, in float64 and float32 (drivers in bench/dropin_styles.py):
 
 Every driver is checked against the others (allclose) before timing. Calls
 are interleaved (A B A B ...), each timed call after a short settle; the
-figures are ratios of the medians of the rounds, measured in the same run.
+figures are the medians over the rounds of the ratio of two calls timed one
+after the other in the same round.
 """
 
 from __future__ import annotations
@@ -82,9 +83,12 @@ CASES = [
 QUICK_CASES = [CASES[0], CASES[3]]
 
 
-def times_of(calls, rounds):
-    t = interleaved_times(calls, rounds=rounds, warmup=1, settle_s=SETTLE_S)
-    return [float(np.median(ti)) for ti in t]
+def ratios_of(calls, rounds):
+    """Median over the rounds of (first call's time / each call's time), the
+    calls timed one after the other in each round (interleaved), so every
+    ratio compares calls made under the same background load."""
+    t = np.array(interleaved_times(calls, rounds=rounds, warmup=1, settle_s=SETTLE_S))
+    return [float(np.median(t[0] / ti)) for ti in t]
 
 
 def _check(a, b, what):
@@ -192,12 +196,12 @@ def run_primitives(cases, dtypes, rounds, log):
     for case in cases:
         for dtype in dtypes:
             for name, (orig, ours, ours_out, res_nb, in_nb) in primitive_calls(case, dtype).items():
-                t_orig, t_ours, t_out = times_of([orig, ours, ours_out], rounds)
+                _, r_ours, r_out = ratios_of([orig, ours, ours_out], rounds)
                 peak_alloc = traced_peak(ours) - res_nb
                 peak_out = traced_peak(ours_out)
                 row = dict(kind="primitive", name=name, case=case.name, shape=case.label(),
-                           dtype=np.dtype(dtype).name, speedup=t_orig / t_ours,
-                           speedup_out=t_orig / t_out, extra_bytes_alloc=int(peak_alloc),
+                           dtype=np.dtype(dtype).name, speedup=r_ours,
+                           speedup_out=r_out, extra_bytes_alloc=int(peak_alloc),
                            extra_bytes_out=int(peak_out), input_bytes=int(in_nb),
                            result_bytes=int(res_nb))
                 rows.append(row)
@@ -260,10 +264,10 @@ def run_layers(cases, dtypes, rounds, log):
     for case in cases:
         for dtype in dtypes:
             for name, (orig, ours, conv) in layer_calls(case, dtype).items():
-                t_orig, t_ours, t_conv = times_of([orig, ours, conv], rounds)
+                _, r_ours, r_conv = ratios_of([orig, ours, conv], rounds)
                 row = dict(kind="layer", name=name, case=case.name, shape=case.label(),
-                           dtype=np.dtype(dtype).name, speedup=t_orig / t_ours,
-                           speedup_conv2d=t_orig / t_conv)
+                           dtype=np.dtype(dtype).name, speedup=r_ours,
+                           speedup_conv2d=r_conv)
                 rows.append(row)
                 log(f"  {name:34s} {case.name:12s} {row['dtype']:8s} ours x{row['speedup']:6.2f} "
                     f"conv2d x{row['speedup_conv2d']:6.2f}")
@@ -386,18 +390,51 @@ def summary(rows):
 
 
 def markdown(rows, cpu):
-    lines = [f"CPU: {cpu}", ""]
-    for nthreads in sorted({r["threads"] for r in rows}):
-        sub = [r for r in rows if r["threads"] == nthreads]
-        lines += [f"### Primitives, {nthreads} thread(s): original time / ours", "",
-                  "| primitive | case | dtype | ours | ours, out= |", "|---|---|---|---:|---:|"]
-        lines += [f"| {r['name']} | {r['case']} | {r['dtype']} | {r['speedup']:.2f} | {r['speedup_out']:.2f} |"
-                  for r in sub if r["kind"] == "primitive"]
-        lines += ["", f"### Layers, {nthreads} thread(s): original time / ours", "",
-                  "| style | case | dtype | our primitives | conv2d + grads |", "|---|---|---|---:|---:|"]
-        lines += [f"| {r['name']} | {r['case']} | {r['dtype']} | {r['speedup']:.2f} | {r['speedup_conv2d']:.2f} |"
-                  for r in sub if r["kind"] == "layer"]
-        lines.append("")
+    """Tables for docs/speed-up-numpy-cnn.md: one row per (what, case), one
+    column per (dtype, threads)."""
+    cols = sorted({(r["dtype"], r["threads"]) for r in rows if r["kind"] != "first_touch"},
+                  key=lambda c: (c[1], c[0] != "float64"))
+    head = " | ".join(f"{d}, {t} thr" for d, t in cols)
+
+    def table(kind, key, first):
+        keys = []
+        for r in rows:
+            if r["kind"] == kind and (r["name"], r["case"]) not in keys:
+                keys.append((r["name"], r["case"]))
+        out = [f"| {first} | case | {head} |", "|---|---|" + "---:|" * len(cols)]
+        for name, case in keys:
+            cells = []
+            for d, t in cols:
+                hit = [r for r in rows if r["kind"] == kind and r["name"] == name and r["case"] == case
+                       and r["dtype"] == d and r["threads"] == t]
+                cells.append(f"{hit[0][key]:.2f}" if hit else "")
+            out.append(f"| {name} | {case} | " + " | ".join(cells) + " |")
+        return out
+
+    lines = [f"CPU: {cpu}", "", "Primitives, original time / im2col_nb's (allocating its result, as the original):", ""]
+    lines += table("primitive", "speedup", "primitive")
+    lines += ["", "Primitives, original time / im2col_nb's writing into a reused `out=` buffer:", ""]
+    lines += table("primitive", "speedup_out", "primitive")
+    lines += ["", "Conv layer forward + backward, original layer's time / the same layer on im2col_nb's "
+              "primitives:", ""]
+    lines += table("layer", "speedup", "layer")
+    lines += ["", "Conv layer forward + backward, original layer's time / conv2d + conv2d_input_grad + "
+              "conv2d_weight_grad:", ""]
+    lines += table("layer", "speedup_conv2d", "layer")
+    prim = [r for r in rows if r["kind"] == "primitive"]
+    if prim:
+        lines += ["", f"Memory: largest tracemalloc peak of an im2col_nb call above its result: "
+                  f"{max(r['extra_bytes_alloc'] for r in prim)} B allocating, "
+                  f"{max(r['extra_bytes_out'] for r in prim)} B with `out=` "
+                  f"(smallest input: {min(r['input_bytes'] for r in prim)} B)."]
+    ft = [r for r in rows if r["kind"] == "first_touch"]
+    if ft:
+        lines += ["", "| im2col KLN, " + ft[0]["shape"] + " " + ft[0]["dtype"]
+                  + " | threads | fresh result / reused `out=` | minor page faults per call, fresh / reused |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {r['where']} | {r['threads']} | {r['speedup_out']:.2f} | "
+                  f"{r['faults_fresh']:.0f} / {r['faults_reused']:.0f} |" for r in ft]
+    lines.append("")
     return "\n".join(lines)
 
 
