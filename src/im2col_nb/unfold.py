@@ -13,7 +13,7 @@ from ._core.backend import backend_module
 from ._core.geometry import conv_geometry
 from ._core.padmap import check_mode_fits, padding_mode_arg, tables3
 from ._core.dtypes import as_value_array
-from ._core.validation import check_ndim, int_tuple, pair, to_kernel_array
+from ._core.validation import check_ndim, describe, int_tuple, pair, to_kernel_array
 
 __all__ = ["col2im", "col2im1d", "col2im3d", "im2col", "im2col1d", "im2col3d"]
 
@@ -31,7 +31,8 @@ def _batched_nchw(name: str, arr: np.ndarray) -> tuple[np.ndarray, bool]:
     return arr, False
 
 
-def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros"):
+def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros",
+           order="NKL", out=None):
     """Unroll sliding patches of a batch of images into columns.
 
     The same values in the same order as ``torch.nn.functional.unfold``:
@@ -58,12 +59,29 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
         (``'symmetric'`` is NumPy's: mirrored including the edge). Modes
         other than 'zeros' read the padding straight from the input, through
         the N-D kernels of `im2col3d`.
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        How the columns are laid out, with ``K = C*kh*kw`` patch rows and
+        ``L = OH*OW`` output positions: 'NKL' as
+        ``torch.nn.functional.unfold``; 'KLN' with the batch innermost,
+        shape ``(K, L*N)``, entry ``[k, l*N + n]`` (CS231n's
+        ``im2col_cython``, numpy-ml's ``im2col``); 'NLK' one row per patch,
+        shape ``(N*L, K)``, entry ``[n*L + l, k]`` (*Deep Learning from
+        Scratch*'s ``im2col``). Written directly in that layout: no
+        transpose copy.
+    out : ndarray, optional
+        Where to write the result: exactly the returned shape and dtype,
+        any strides (a transposed view included), not overlapping `input`.
+        Reusing one buffer across calls also saves the page faults of a
+        fresh large array.
 
     Returns
     -------
-    cols : ndarray, shape (N, C*kh*kw, L) or (C*kh*kw, L)
-        ``L = OH*OW`` with ``OH = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` and
-        likewise for OW. The dtype of `input`.
+    cols : ndarray
+        'NKL': shape (N, C*kh*kw, L), or (C*kh*kw, L) for a 3-D input;
+        'KLN': (C*kh*kw, L*N); 'NLK': (N*L, C*kh*kw) (N = 1 for a 3-D
+        input). ``L = OH*OW`` with ``OH = (H + top + bottom - dh*(kh-1) - 1)
+        // sh + 1`` and likewise for OW. The dtype of `input`; `out` itself
+        when given.
 
     Raises
     ------
@@ -74,13 +92,27 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
         If `input` is not 3-D or 4-D, a geometry argument is out of range,
         the dilated kernel is larger than the padded input, `padding_mode` is
         unknown, or the padding is too wide for it ('reflect': below the
-        input size, 'circular': at most the input size, as in PyTorch).
+        input size, 'circular': at most the input size, as in PyTorch);
+        `order` is unknown; `out` has the wrong shape, is read-only, has
+        overlapping elements or shares memory with `input`.
+    TypeError
+        If `out` is not an ndarray of the result's dtype.
 
     Notes
     -----
     Memory: the result has ``kh*kw`` times as many elements as the output
     positions times channels: that blow-up is the price of turning a
-    convolution into one matrix multiply.
+    convolution into one matrix multiply. Nothing else of the input's size
+    is allocated, whatever the input's strides (an NHWC array's
+    ``transpose(0, 3, 1, 2)`` is read in place) or the order; 'KLN' with
+    four or more images uses per-thread scratch of one channel of the batch
+    (up to 2 MiB each).
+
+    Speed: a C-contiguous input into 'NKL' runs the fastest kernels; other
+    layouts run strided kernels whose innermost loop follows the columns'
+    smallest stride (``bench/bench_dropin.py`` and
+    docs/speed-up-numpy-cnn.md compare them with the code they replace).
+    The copy is exact on the bits for every dtype.
 
     Examples
     --------
@@ -95,27 +127,25 @@ def im2col(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode=
     (12, 9)
     >>> cols[:4, 0]   # channel 0's first 2x2 patch, row by row
     array([0., 1., 4., 5.])
+
+    Columns with the batch innermost, as CS231n's ``im2col_cython`` builds
+    them, from images stored channels-last:
+
+    >>> x_nhwc = np.zeros((8, 5, 5, 3))
+    >>> im2col(x_nhwc.transpose(0, 3, 1, 2), 3, padding=1, order="KLN").shape
+    (27, 200)
     """
     mode = padding_mode_arg(padding_mode)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
     x4, unbatched = _batched_nchw("input", arr)
-    n_img, channels, height, width = x4.shape
+    height, width = x4.shape[2:]
     geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False)
     check_mode_fits(mode, (height, width), geom.padding)
-    x4 = to_kernel_array(x4, arr.dtype)
-    cols = np.empty((n_img, channels * geom.kernel_area, geom.out_area), dtype=x4.dtype)
-    if cols.size:
-        if mode == "zeros":
-            backend_module().im2col(x4, cols, geom, 0, geom.out_h)
-        else:
-            _im2col_tables(x4, cols, geom, mode)
-    if cols.dtype != result_dtype:  # float16, copied through float32: exact
-        cols = cols.astype(result_dtype)
-    return cols[0] if unbatched else cols
+    return _fill_columns(x4, geom, mode, _order_arg(order), out, unbatched, result_dtype, True)
 
 
 def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
-           padding_mode="zeros"):
+           padding_mode="zeros", order="NKL", out=None):
     """Sum columns of patches back into images (the adjoint of `im2col`).
 
     The same as ``torch.nn.functional.fold``: every entry of `input` is added
@@ -124,8 +154,11 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
 
     Parameters
     ----------
-    input : array_like, shape (N, C*kh*kw, L) or (C*kh*kw, L)
-        Patch columns, laid out as `im2col` produces them.
+    input : array_like
+        Patch columns, laid out as `im2col` produces them in `order`:
+        'NKL' (N, C*kh*kw, L) or (C*kh*kw, L); 'KLN' (C*kh*kw, L*N) or
+        (C*kh*kw, L, N); 'NLK' (N*L, C*kh*kw) or (N, L, C*kh*kw). Any
+        strides: a transposed view is read in place.
     output_size : int or (int, int)
         Spatial size (H, W) of the images to rebuild.
     kernel_size, dilation, padding, stride
@@ -135,11 +168,20 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
         As in `im2col`. With a mode other than 'zeros' the result is still
         the exact adjoint: an entry read from the padding is added to the
         input element that padding copies.
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The layout of `input`, as in `im2col` (CS231n's ``col2im_cython``
+        and numpy-ml's ``col2im`` take 'KLN', *Deep Learning from
+        Scratch*'s ``col2im`` 'NLK').
+    out : ndarray, optional
+        Where to write the images (overwritten, not added to): exactly the
+        returned shape and dtype, any strides (``dx.transpose(0, 3, 1, 2)``
+        of a channels-last gradient included), not overlapping `input`.
 
     Returns
     -------
-    images : ndarray, shape (N, C, H, W) or (C, H, W)
-        The dtype of `input`.
+    images : ndarray, shape (N, C, H, W)
+        (C, H, W) for a 2-D 'NKL' input. The dtype of `input`; `out`
+        itself when given.
 
     Raises
     ------
@@ -147,15 +189,23 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
         If `input` holds no numbers (an object or string array) or a geometry
         argument is not an int or a pair of ints.
     ValueError
-        If `input` is not 2-D or 3-D, its second-to-last axis is not a
-        multiple of ``kh*kw``, its last axis is not the number of patches
-        that the geometry gives for `output_size`, or `padding_mode` is
-        unknown or does not fit the padding (as in `im2col`).
+        If `input` is not 2-D or 3-D, its patch-row axis is not a multiple
+        of ``kh*kw``, its position axis is not the number of patches (times
+        N, for the 2-D 'KLN' and 'NLK' forms) that the geometry gives for
+        `output_size`, `padding_mode` is unknown or does not fit the
+        padding (as in `im2col`), `order` is unknown, or `out` is invalid
+        (as in `im2col`).
+    TypeError
+        If `out` is not an ndarray of the result's dtype.
 
     Notes
     -----
     ``col2im(im2col(x))`` is not ``x``: each pixel is multiplied by the
     number of patches that contain it.
+
+    Memory: only the result is allocated (and, for 'KLN' with four or more
+    images, per-thread scratch of one channel of the batch), whatever the
+    strides of `input` or `out`.
 
     The sums are in the dtype of `input`: integers wrap around on overflow
     as NumPy's integer sums do (``np.uint8(200) + np.uint8(100) == 44``),
@@ -174,35 +224,245 @@ def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
            [1., 2., 1.]])
     """
     mode = padding_mode_arg(padding_mode)
+    order = _order_arg(order)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
-    check_ndim("input", arr, (2, 3), "2-D (C*kh*kw, L) or 3-D (N, C*kh*kw, L)")
-    unbatched = arr.ndim == 2
-    cols = arr[None] if unbatched else arr
+    check_ndim("input", arr, (2, 3), _COLS_DIMS[order].format(taps="kh*kw"))
+    unbatched = arr.ndim == 2 and order == "NKL"
     height, width = pair("output_size", output_size)
     geom = conv_geometry((height, width), kernel_size, stride, padding, dilation, allow_strings=False,
                          input_name="output_size")
     check_mode_fits(mode, (height, width), geom.padding)
-    n_img, rows, length = cols.shape
-    if rows % geom.kernel_area:
-        raise ValueError(
-            f"`input` must have C*kh*kw rows with kernel_size {(geom.kernel_h, geom.kernel_w)}, "
-            f"got {rows} rows, not a multiple of {geom.kernel_area}"
-        )
-    if length != geom.out_area:
-        raise ValueError(
-            f"`input` has {length} patches (last axis) but output_size {(height, width)} with this "
-            f"geometry gives {geom.out_h}x{geom.out_w} = {geom.out_area}"
-        )
-    cols = to_kernel_array(cols, arr.dtype)
-    out = np.empty((n_img, rows // geom.kernel_area, height, width), dtype=cols.dtype)
-    if out.size:
-        if mode == "zeros":
-            backend_module().col2im(cols, out, geom)
+    return _sum_columns(arr, geom, mode, order, out, (height, width), unbatched, result_dtype,
+                        True)
+
+
+# ---------------------------------------------------------------------------
+# column orders, `out=`, and any strides
+# ---------------------------------------------------------------------------
+#
+# Columns are seen by the kernels as (N, K, L): N images, K = C*taps patch
+# rows, L output positions. `order` names how they lie in the caller's
+# array; every order is a strided (N, K, L) view of it, which the strided
+# kernels (_kernels/*/unfold_strided.py) read and write without a copy.
+
+ORDERS = ("NKL", "KLN", "NLK")
+# what col2im's input may be, per order ({taps}: how the patch size is written)
+_COLS_DIMS = {
+    "NKL": "2-D (C*{taps}, L) or 3-D (N, C*{taps}, L)",
+    "KLN": "2-D (C*{taps}, L*N) or 3-D (C*{taps}, L, N) in order 'KLN'",
+    "NLK": "2-D (N*L, C*{taps}) or 3-D (N, L, C*{taps}) in order 'NLK'",
+}
+
+
+def _order_arg(order) -> str:
+    if not isinstance(order, str) or order.upper() not in ORDERS:
+        raise ValueError(f"`order` must be one of 'NKL', 'KLN', 'NLK', got {describe(order)}")
+    return order.upper()
+
+
+def _cols_shape(order: str, n: int, k: int, length: int, unbatched: bool) -> tuple:
+    """The shape im2col returns for `order` (and col2im takes as 2-D)."""
+    if order == "KLN":
+        return (k, length * n)
+    if order == "NLK":
+        return (n * length, k)
+    return (k, length) if unbatched else (n, k, length)
+
+
+def _split(a: np.ndarray, axis: int, sizes: tuple) -> np.ndarray:
+    """`a` with `axis` split into `sizes` (two axes): always a view."""
+    step = a.strides[axis]
+    shape = a.shape[:axis] + sizes + a.shape[axis + 1:]
+    strides = a.strides[:axis] + (step * sizes[1], step) + a.strides[axis + 1:]
+    return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=a.flags.writeable)
+
+
+def _nkl_view(a: np.ndarray, order: str, n: int, k: int, length: int) -> np.ndarray:
+    """The (N, K, L) view of columns `a` laid out in `order` (2-D as
+    `_cols_shape`, or 3-D in the order's axis order)."""
+    if order == "NKL":
+        return a.reshape(1, k, length) if a.ndim == 2 else a
+    if order == "KLN":
+        a3 = _split(a, 1, (length, n)) if a.ndim == 2 else a
+        return a3.transpose(2, 0, 1)
+    a3 = _split(a, 0, (n, length)) if a.ndim == 2 else a
+    return a3.transpose(0, 2, 1)
+
+
+def _no_self_overlap(a: np.ndarray) -> bool:
+    """Whether no two elements of `a` share memory (sufficient test: every
+    stride, by size, spans all the smaller axes)."""
+    span = a.itemsize
+    for size, stride in sorted(((n, abs(s)) for n, s in zip(a.shape, a.strides) if n > 1),
+                               key=lambda t: t[1]):
+        if stride < span:
+            return False
+        span = stride * (size - 1) + span
+    return True
+
+
+def _out_arg(out, shape: tuple, dtype: np.dtype, source: np.ndarray) -> np.ndarray:
+    """`out` checked: an ndarray of exactly `shape` and `dtype`, writeable,
+    with no overlapping elements and no memory shared with `source`."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`out` must be a numpy.ndarray or None, got {describe(out)}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"`out` must have shape {tuple(shape)}, got {out.shape}")
+    if out.dtype.newbyteorder("=") != dtype:
+        raise TypeError(f"`out` must have dtype {dtype} (the result's), got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("`out` must be writeable, got a read-only array")
+    if not _no_self_overlap(out):
+        raise ValueError("`out` must not have overlapping elements (a broadcast or "
+                         f"as_strided view), got strides {out.strides}")
+    if np.shares_memory(out, source):
+        raise ValueError("`out` must not share memory with `input`")
+    return out
+
+
+def _strided_ok(a: np.ndarray) -> bool:
+    """Whether the strided kernels can address `a` in place: native byte
+    order and strides in whole elements."""
+    return a.dtype.isnative and all(s % a.itemsize == 0 for s in a.strides)
+
+
+_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _copy_patches(x5: np.ndarray, cols: np.ndarray, tables) -> None:
+    """im2col with the strided kernel: a copy, so done on the bits (one
+    compiled kernel per item size; complex128 as its two float64 parts)."""
+    if x5.itemsize == 16:
+        _copy_patches(x5.real, cols.real, tables)
+        _copy_patches(x5.imag, cols.imag, tables)
+        return
+    bits = _BITS[x5.itemsize]
+    backend_module().im2col_strided(x5.view(bits), cols.view(bits), *tables)
+
+
+def _fill_columns(x: np.ndarray, geom, mode: str, order: str, out, unbatched: bool,
+                  result_dtype, two_d: bool):
+    """The columns of `x` (N, C, *spatial), in `order`, into `out` or a new array.
+
+    Runs the contiguous kernels when the input is C-contiguous and the
+    columns are torch's (N, K, L) in C order, the strided kernel otherwise
+    (no copy of the input or the columns); an input the strided kernel
+    cannot address (byte-swapped, strides not in whole elements) is copied
+    first."""
+    n_img, channels = x.shape[:2]
+    rows, length = channels * geom.kernel_area, geom.out_area
+    shape = _cols_shape(order, n_img, rows, length, unbatched)
+    if out is not None:
+        out = _out_arg(out, shape, result_dtype, x)
+    if 0 in shape or n_img == 0:
+        return np.empty(shape, result_dtype) if out is None else out
+    contiguous_in = x.flags.c_contiguous and x.dtype == result_dtype and x.dtype.isnative
+    if order == "NKL" and contiguous_in and (out is None or out.flags.c_contiguous):
+        cols = np.empty(shape, result_dtype) if out is None else out
+        cols3 = cols.reshape(n_img, rows, length)
+        if x.itemsize in _BITS:  # a copy: exact on the bits, whatever the dtype
+            bits = _BITS[x.itemsize]
+            x, cols3 = x.view(bits), cols3.view(bits)
+        if two_d and mode == "zeros":
+            backend_module().im2col(x, cols3, geom, 0, geom.out_h)
         else:
-            _col2im_tables(cols, out, geom, mode)
-    if out.dtype != result_dtype:  # float16, summed in float32
-        out = out.astype(result_dtype)
-    return out[0] if unbatched else out
+            _im2col_tables(x, cols3, geom, mode)
+        return cols
+    if not _strided_ok(x) or x.dtype != result_dtype:
+        x = to_kernel_array(x, result_dtype)
+    if out is None:
+        natural = {"NKL": (n_img, rows, length), "KLN": (rows, length, n_img),
+                   "NLK": (n_img, length, rows)}[order]
+        target = np.empty(natural, result_dtype).reshape(shape)
+    else:  # an `out` the kernel cannot address is filled through a temporary
+        target = out if _strided_ok(out) else np.empty(shape, result_dtype)
+    cols3 = _nkl_view(target, order, n_img, rows, length)
+    _copy_patches(_as_volumes(x, geom.ndim), cols3, tables3(x.shape[2:], geom, mode))
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
+def _sum_columns(cols: np.ndarray, geom, mode: str, order: str, out, size: tuple,
+                 unbatched: bool, result_dtype, two_d: bool):
+    """col2im of columns `cols` (2-D or 3-D, laid out in `order`) into `out`
+    or a new (N, C, *size) array; the kernel choice mirrors `_fill_columns`."""
+    taps, length = geom.kernel_area, geom.out_area
+    n_img, rows = _cols_counts(cols, order, geom, size)
+    shape = (rows // taps,) + size if unbatched else (n_img, rows // taps) + size
+    if out is not None:
+        out = _out_arg(out, shape, result_dtype, cols)
+    result = np.empty(shape, result_dtype) if out is None else out
+    if result.size == 0:
+        return result
+    cols3 = _nkl_view(cols, order, n_img, rows, length)
+    out5 = result.reshape((n_img, rows // taps) + (1,) * (3 - geom.ndim) + size)
+    kernel_dtype = np.float32 if result_dtype == np.float16 else result_dtype
+    contiguous = (cols3.flags.c_contiguous and cols3.dtype == kernel_dtype
+                  and cols3.dtype.isnative)
+    if contiguous and result.flags.c_contiguous and result.dtype == kernel_dtype:
+        if two_d and mode == "zeros":
+            backend_module().col2im(cols3, result.reshape((n_img, rows // taps) + size), geom)
+        else:
+            backend_module().col2im_nd(cols3, out5, *tables3(size, geom, mode))
+        return result
+    if not _strided_ok(cols3) or cols3.dtype != kernel_dtype:
+        cols3 = to_kernel_array(cols3, kernel_dtype)
+    if not (_strided_ok(out5) and out5.dtype == kernel_dtype):
+        target = np.empty(out5.shape, kernel_dtype)
+    else:
+        target = out5
+    backend_module().col2im_strided(cols3, target, *tables3(size, geom, mode))
+    if target is not out5:
+        out5[...] = target
+    return result
+
+
+def _cols_counts(cols: np.ndarray, order: str, geom, size: tuple) -> tuple:
+    """(N, K) of columns `cols` in `order`, checked against the geometry:
+    K a multiple of the taps, L (or L*N) what the geometry gives for `size`."""
+    taps, length = geom.kernel_area, geom.out_area
+    kernel = "x".join(map(str, geom.kernel))
+    out_text = f"{'x'.join(map(str, geom.out))} = {length}"
+    if order == "NKL":
+        n_img, rows, got = (1,) + cols.shape if cols.ndim == 2 else cols.shape
+        axis = "last axis"
+    elif order == "KLN":
+        rows = cols.shape[0]
+        if cols.ndim == 3:
+            got, n_img = cols.shape[1:]
+            axis = "axis 1"
+        else:
+            n_img, rem = divmod(cols.shape[1], length) if length else (0, cols.shape[1])
+            if rem or (length == 0 and cols.shape[1]):
+                raise ValueError(
+                    f"`input` in order 'KLN' must have L*N columns with L = {out_text} patches "
+                    f"for output_size {size}, got {cols.shape[1]}, not a multiple of {length}")
+            got = length
+            axis = "axis 1"
+    else:
+        rows = cols.shape[-1]
+        if cols.ndim == 3:
+            n_img, got = cols.shape[:2]
+            axis = "axis 1"
+        else:
+            n_img, rem = divmod(cols.shape[0], length) if length else (0, cols.shape[0])
+            if rem or (length == 0 and cols.shape[0]):
+                raise ValueError(
+                    f"`input` in order 'NLK' must have N*L rows with L = {out_text} patches "
+                    f"for output_size {size}, got {cols.shape[0]}, not a multiple of {length}")
+            got = length
+            axis = "axis 0"
+    if rows % taps:
+        raise ValueError(
+            f"`input` must have C*{taps} patch rows with kernel_size {kernel}, got {rows}, "
+            f"not a multiple of {taps}")
+    if got != length:
+        raise ValueError(
+            f"`input` has {got} patches ({axis}) but output_size {size} with this geometry "
+            f"gives {out_text}")
+    return n_img, rows
 
 
 # ---------------------------------------------------------------------------
@@ -253,7 +513,8 @@ def _axis_args(func: str, ndim: int, **args) -> dict:
     return args
 
 
-def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride, padding_mode):
+def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride, padding_mode,
+            order, out):
     mode = padding_mode_arg(padding_mode)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
     check_ndim("input", arr, (ndim + 1, ndim + 2),
@@ -266,51 +527,30 @@ def _unfold(func: str, ndim: int, input, kernel_size, dilation, padding, stride,
     geom = conv_geometry(in_size, a["kernel_size"], a["stride"], a["padding"], a["dilation"],
                          allow_strings=False)
     check_mode_fits(mode, in_size, geom.padding)
-    x = to_kernel_array(xb, arr.dtype)
-    n_img, channels = x.shape[:2]
-    cols = np.empty((n_img, channels * geom.kernel_area, geom.out_area), dtype=x.dtype)
-    if cols.size:
-        # 1-D 'zeros' too: the N-D kernel measured 1.1-1.3x faster on 1-D
-        # problems than the 2-D one with a unit leading axis
-        _im2col_tables(x, cols, geom, mode)
-    if cols.dtype != result_dtype:  # float16, copied through float32: exact
-        cols = cols.astype(result_dtype)
-    return cols[0] if unbatched else cols
+    # 1-D 'zeros' too runs the N-D kernel (two_d False): measured 1.1-1.3x
+    # faster on 1-D problems than the 2-D one with a unit leading axis
+    return _fill_columns(xb, geom, mode, _order_arg(order), out, unbatched, result_dtype, False)
 
 
 def _fold(func: str, ndim: int, input, output_size, kernel_size, dilation, padding, stride,
-          padding_mode):
+          padding_mode, order, out):
     mode = padding_mode_arg(padding_mode)
     arr, result_dtype = as_value_array("input", input, complex_ok=True)
     taps = _TAP_NAMES[ndim]
-    check_ndim("input", arr, (2, 3), f"2-D (C*{taps}, L) or 3-D (N, C*{taps}, L)")
-    unbatched = arr.ndim == 2
-    cols = arr[None] if unbatched else arr
+    order = _order_arg(order)
+    check_ndim("input", arr, (2, 3), _COLS_DIMS[order].format(taps=taps))
+    unbatched = arr.ndim == 2 and order == "NKL"
     a = _axis_args(func, ndim, output_size=output_size, kernel_size=kernel_size,
                    dilation=dilation, padding=padding, stride=stride)
     size = int_tuple("output_size", a["output_size"], ndim)
     geom = conv_geometry(size, a["kernel_size"], a["stride"], a["padding"], a["dilation"],
                          allow_strings=False, input_name="output_size")
     check_mode_fits(mode, size, geom.padding)
-    n_img, rows, length = cols.shape
-    if rows % geom.kernel_area:
-        raise ValueError(
-            f"`input` must have C*{taps} rows with kernel_size {geom.kernel}, "
-            f"got {rows} rows, not a multiple of {geom.kernel_area}")
-    if length != geom.out_area:
-        raise ValueError(
-            f"`input` has {length} patches (last axis) but output_size {size} with this geometry "
-            f"gives {'x'.join(map(str, geom.out))} = {geom.out_area}")
-    cols = to_kernel_array(cols, arr.dtype)
-    out = np.empty((n_img, rows // geom.kernel_area) + size, dtype=cols.dtype)
-    if out.size:
-        _col2im_tables(cols, out, geom, mode)
-    if out.dtype != result_dtype:  # float16, summed in float32
-        out = out.astype(result_dtype)
-    return out[0] if unbatched else out
+    return _sum_columns(arr, geom, mode, order, out, size, unbatched, result_dtype, False)
 
 
-def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros"):
+def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros",
+             order="NKL", out=None):
     """Unroll sliding windows of a batch of 1-D signals into columns.
 
     ``torch.nn.functional.unfold`` for one spatial axis (what ``conv1d``
@@ -333,10 +573,17 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         What the padding holds, as ``torch.nn.Conv1d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The columns' layout, as in `im2col`: 'KLN' returns (K, L*N) with
+        the batch innermost, 'NLK' (N*L, K) rows.
+    out : ndarray, optional
+        Where to write the result (exactly its shape and dtype, any
+        strides), as in `im2col`.
 
     Returns
     -------
     cols : ndarray, shape (N, C*k, L_out) or (C*k, L_out)
+        For 'NKL'; 'KLN' gives (C*k, L_out*N), 'NLK' (N*L_out, C*k).
         ``L_out = (L + low + high - d*(k-1) - 1) // stride + 1``. The dtype
         of `input`.
 
@@ -369,11 +616,12 @@ def im2col1d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     >>> im2col1d(x, 3, padding=1, padding_mode="reflect")[:, 0]
     array([1., 0., 1.])
     """
-    return _unfold("im2col1d", 1, input, kernel_size, dilation, padding, stride, padding_mode)
+    return _unfold("im2col1d", 1, input, kernel_size, dilation, padding, stride, padding_mode,
+                   order, out)
 
 
 def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
-             padding_mode="zeros"):
+             padding_mode="zeros", order="NKL", out=None):
     """Sum columns of 1-D windows back into signals (the adjoint of `im2col1d`).
 
     ``torch.nn.functional.fold`` for one spatial axis: every entry is added
@@ -383,6 +631,7 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Parameters
     ----------
     input : array_like, shape (N, C*k, L_out) or (C*k, L_out)
+        For 'NKL'; the other orders' forms as in `col2im`.
         Window columns, laid out as `im2col1d` produces them.
     output_size : int or (int,)
         Length L of the signals to rebuild.
@@ -392,10 +641,15 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         As in `im2col1d`; an entry read from the padding is added to the
         element that padding copies (the exact adjoint).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The layout of `input`, as in `col2im` (2-D or 3-D forms).
+    out : ndarray, optional
+        Where to write the result (overwritten; any strides), as in `col2im`.
 
     Returns
     -------
     signals : ndarray, shape (N, C, L) or (C, L)
+        (C, L) only for a 2-D 'NKL' input.
         The dtype of `input`.
 
     Raises
@@ -422,10 +676,11 @@ def col2im1d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     array([[1., 2., 3., 2., 1.]])
     """
     return _fold("col2im1d", 1, input, output_size, kernel_size, dilation, padding, stride,
-                 padding_mode)
+                 padding_mode, order, out)
 
 
-def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros"):
+def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mode="zeros",
+             order="NKL", out=None):
     """Unroll sliding 3-D patches of a batch of volumes into columns.
 
     The layout of ``unfoldNd.unfoldNd`` (``torch.nn.functional.unfold``
@@ -450,10 +705,17 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         What the padding holds, as ``torch.nn.Conv3d(padding_mode=...)``
         (``'symmetric'`` is NumPy's: mirrored including the edge).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The columns' layout, as in `im2col`: 'KLN' returns (K, L*N) with
+        the batch innermost, 'NLK' (N*L, K) rows.
+    out : ndarray, optional
+        Where to write the result (exactly its shape and dtype, any
+        strides), as in `im2col`.
 
     Returns
     -------
     cols : ndarray, shape (N, C*kd*kh*kw, OD*OH*OW) or (C*kd*kh*kw, OD*OH*OW)
+        For 'NKL'; 'KLN' gives (K, L*N), 'NLK' (N*L, K).
         ``OD = (D + front + back - dd*(kd-1) - 1) // sd + 1``, likewise OH
         and OW. The dtype of `input`.
 
@@ -489,11 +751,12 @@ def im2col3d(input, kernel_size, dilation=1, padding=0, stride=1, *, padding_mod
     >>> cols[:, 0]   # the first 2x2x2 patch, in C order of its taps
     array([ 0.,  1.,  4.,  5., 12., 13., 16., 17.])
     """
-    return _unfold("im2col3d", 3, input, kernel_size, dilation, padding, stride, padding_mode)
+    return _unfold("im2col3d", 3, input, kernel_size, dilation, padding, stride, padding_mode,
+                   order, out)
 
 
 def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
-             padding_mode="zeros"):
+             padding_mode="zeros", order="NKL", out=None):
     """Sum columns of 3-D patches back into volumes (the adjoint of `im2col3d`).
 
     ``unfoldNd.FoldNd`` / ``torch.nn.functional.fold`` for three spatial
@@ -504,7 +767,8 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     Parameters
     ----------
     input : array_like, shape (N, C*kd*kh*kw, L) or (C*kd*kh*kw, L)
-        Patch columns, laid out as `im2col3d` produces them.
+        Patch columns, laid out as `im2col3d` produces them (for 'NKL'; the
+        other orders' forms as in `col2im`).
     output_size : int or (int, int, int)
         Spatial size (D, H, W) of the volumes to rebuild.
     kernel_size, dilation, padding, stride
@@ -513,10 +777,15 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}, default 'zeros'
         As in `im2col3d`; an entry read from the padding is added to the
         element that padding copies (the exact adjoint).
+    order : {'NKL', 'KLN', 'NLK'}, default 'NKL'
+        The layout of `input`, as in `col2im` (2-D or 3-D forms).
+    out : ndarray, optional
+        Where to write the result (overwritten; any strides), as in `col2im`.
 
     Returns
     -------
     volumes : ndarray, shape (N, C, D, H, W) or (C, D, H, W)
+        (C, D, H, W) only for a 2-D 'NKL' input.
         The dtype of `input`.
 
     Raises
@@ -546,4 +815,4 @@ def col2im3d(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *
            [2., 4., 2.]])
     """
     return _fold("col2im3d", 3, input, output_size, kernel_size, dilation, padding, stride,
-                 padding_mode)
+                 padding_mode, order, out)

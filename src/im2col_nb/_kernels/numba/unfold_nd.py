@@ -67,7 +67,10 @@ def _copy_line(xf, line, dest, d, t2k, lo, hi, step, out):
     # negative-index wraparound is emitted.
     for o in range(lo):
         i = t2k[o]
-        dest[d + o] = xf[line + i] if i >= 0 else 0.0
+        if i >= 0:  # (not a conditional expression: it would unify int64 with float)
+            dest[d + o] = xf[line + i]
+        else:
+            dest[d + o] = 0
     count = np.uint64(hi - lo)
     dst = np.uint64(d + lo)
     if count > 0:
@@ -81,7 +84,10 @@ def _copy_line(xf, line, dest, d, t2k, lo, hi, step, out):
                 dest[dst + j] = xf[src + j * ustep]
     for o in range(hi, out):
         i = t2k[o]
-        dest[d + o] = xf[line + i] if i >= 0 else 0.0
+        if i >= 0:  # (not a conditional expression: it would unify int64 with float)
+            dest[d + o] = xf[line + i]
+        else:
+            dest[d + o] = 0
 
 
 @njit(parallel=True, **_JIT)
