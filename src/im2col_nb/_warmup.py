@@ -49,6 +49,12 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("col2im1d", "col2im1d", (arr(n, c * 3, h), h, 3), dict(padding=1)),
         ("im2col3d", "im2col3d", (arr(n, c, 4, h, h), 3), dict(padding=1, stride=2)),
         ("col2im3d", "col2im3d", (arr(n, c * 27, 2 * (h - 2) ** 2), (4, h, h), 3), {}),
+        # the other column orders: the strided kernels (unfold_strided.py),
+        # and their batch-innermost nests with scratch (8 images, 32 channels)
+        ("im2col NLK", "im2col", (x, 3), dict(order="NLK")),
+        ("col2im NLK", "col2im", (arr(n * out_h * out_h, c * 9), (h, h), 3), dict(order="NLK")),
+        ("im2col KLN", "im2col", (arr(8, 32, 6, 6), 3), dict(padding=1, order="KLN")),
+        ("col2im KLN", "col2im", (arr(32 * 9, 36 * 8), (6, 6), 3), dict(padding=1, order="KLN")),
         ("conv2d NCHW", "conv2d", (x, w), dict(padding=1)),
         ("conv2d NCHW grouped", "conv2d", (x, w_grouped), dict(groups=2, stride=2)),
         ("conv2d NHWC", "conv2d", (x_nhwc, w), dict(padding=1, layout="NHWC")),

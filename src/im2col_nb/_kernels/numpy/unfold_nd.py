@@ -31,7 +31,7 @@ def im2col_nd(x, cols, t0, t1, t2):
     idx, valid = _flat_index(x.shape, t0, t1, t2)
     taps = idx.shape[0]
     gathered = x.reshape(n_img, channels, -1)[:, :, idx]   # (N, C, K, L)
-    gathered *= valid
+    gathered[:, :, ~valid] = 0   # (not `*= valid`: 0 * inf is NaN, padding must be 0)
     cols.reshape(n_img, channels, taps, -1)[...] = gathered
 
 
