@@ -586,7 +586,7 @@ def _cols_counts(cols: np.ndarray, order: str, geom, size: tuple) -> tuple:
             axis = "axis 0"
     if rows % taps:
         raise ValueError(
-            f"`input` must have C*{taps} patch rows with kernel_size {kernel}, got {rows}, "
+            f"`input` must have C*{taps} patch rows with kernel_size {kernel}, got {rows} rows, "
             f"not a multiple of {taps}")
     if got != length:
         raise ValueError(
