@@ -13,7 +13,7 @@ from ._core.backend import backend_module
 from ._core.geometry import conv_geometry
 from ._core.padmap import check_mode_fits, padding_mode_arg, tables3
 from ._core.dtypes import as_value_array
-from ._core.strided import INNER_NAMES, inner_axis, scratch_elements
+from ._core.strided import INNER_NAMES, inner_axis, scratch_blocks
 from ._core.threads import get_num_threads
 from ._core.workspace import resolve_budget
 from ._engine.machine import current_machine
@@ -419,15 +419,20 @@ def _route(op: str, source: np.ndarray, cols3: np.ndarray, order: str, images: n
             cands.append(Candidate("copy", _ROUTE_COST["copy"], None))
     threads = get_num_threads()
     inner = inner_axis(cols3.strides, cols3.shape)
-    scratch = scratch_elements(images.shape, images.itemsize, threads, inner)
+    scratch = scratch_blocks(images.shape, images.itemsize, threads, inner, not fill)
     key = "strided scratch" if scratch else ("strided NKL" if nkl else "strided")
     cands.append(Candidate("strided", _ROUTE_COST[key], None))
     best = min((c for c in cands if c.supported), key=lambda c: c.estimate)
     if best.name == "strided":
         plan = f"strided kernel, innermost loop over {INNER_NAMES[inner]}"
         if scratch:
-            plan += (f", through per-thread scratch of one channel of the batch "
-                     f"({threads} x {scratch * images.itemsize / 2**10:.0f} KiB)")
+            size = images.size // images.shape[1] * images.itemsize
+            if not fill:   # rows of a channel per task (_core/strided.scratch_blocks)
+                rows = images.shape[3] if images.ndim > 3 else 1
+                size = size // rows * -(-rows // scratch)
+            what = "taps" if fill else "rows"
+            plan += (f", {scratch} task(s) per channel (by {what}) through per-thread scratch "
+                     f"({threads} x {size / 2**10:.0f} KiB)")
         if not _strided_ok(source):
             plan += "; the input is copied first (byte-swapped or strides not in whole elements)"
     elif best.name == "copy":

@@ -25,17 +25,28 @@ def inner_axis(strides, shape) -> int:
     return INNER_L if best is None else best[1]
 
 
-def scratch_elements(shape, itemsize: int, threads: int, inner: int) -> int:
-    """Elements of the per-thread scratch of the batch-innermost nests for
-    an image array of `shape` (N, C, *spatial), or 0 when they run without:
-    columns not batch-innermost, fewer than 4 images, one channel of the
-    batch over `SCRATCH_BYTES`, or the buffers not small next to the input."""
+def scratch_blocks(shape, itemsize: int, threads: int, inner: int, rows_split: bool) -> int:
+    """How many tasks per channel the batch-innermost nests with per-thread
+    scratch split their work into, or 0 when they run without scratch:
+    columns not batch-innermost, fewer than 4 images, or a thread's scratch
+    too large for L2 (`SCRATCH_BYTES`) or for all of them to stay at most
+    half the input.
+
+    Enough tasks for about two per thread even with few channels (an RGB
+    input layer). im2col splits a channel's taps (each task's scratch holds
+    the whole channel of the batch); col2im (`rows_split`) its rows along
+    the middle spatial axis (each task's scratch holds its rows only)."""
     n_img, channels = shape[0], shape[1]
-    total = 1
-    for v in shape:
-        total *= v
-    size = total // max(1, channels)
-    if (inner != INNER_N or n_img < 4 or size * itemsize > SCRATCH_BYTES
-            or threads * size * 2 > total):
+    spatial = 1
+    for v in shape[2:]:
+        spatial *= v
+    rows = shape[3] if len(shape) > 3 else 1
+    if inner != INNER_N or n_img < 4 or channels == 0 or spatial == 0:
         return 0
-    return size
+    blocks = max(1, min(rows, -(-2 * threads // channels)))
+    per_thread = spatial * n_img
+    if rows_split:
+        per_thread = spatial // rows * -(-rows // blocks) * n_img
+    if per_thread * itemsize > SCRATCH_BYTES or 2 * threads * per_thread > spatial * n_img * channels:
+        return 0
+    return blocks

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-from ..._core.strided import INNER_K, INNER_N, inner_axis, scratch_elements
+from ..._core.strided import INNER_K, INNER_N, inner_axis, scratch_blocks
 from ._jit import JIT_OPTIONS as _JIT
 from .unfold_nd import _last_axis_runs
 
@@ -252,20 +252,29 @@ def _im2col_batch_inner(xb, xo, xs, cb, co, cs, n_img, channels, s0, s1, s2, t0,
 
 @njit(parallel=True, **_JIT)
 def _col2im_batch_inner(cb, co, cs, ob, oo, os, n_img, channels, s0, s1, s2, t0, t1, t2,
-                        scratch):
-    # The adjoint of _im2col_batch_inner: a task per channel sums every
-    # patch entry of it into a zeroed (S0, S1, S2, N) scratch (runs of N
-    # consecutive values: vectorised adds), then transposes that into the
-    # channel's planes, which it owns (no races, a fixed order).
+                        scratch, blocks):
+    # The adjoint of _im2col_batch_inner: a task per (channel, block of
+    # rows along axis S1) sums every patch entry that lands in its rows
+    # into a zeroed (S0, rows, S2, N) scratch (runs of N consecutive values:
+    # vectorised adds), then transposes that into those rows of the
+    # channel's planes, which it owns (no races, a fixed order). Row blocks
+    # give few channels (an RGB input layer) a task for every thread while
+    # each task still reads whole runs of N values of the columns.
     k0n, o0n = t0.shape
     k1n, o1n = t1.shape
     k2n, o2n = t2.shape
     taps = k0n * k1n * k2n
     nn = U(n_img)
-    volume = U(s0 * s1 * s2) * nn
-    for c in prange(channels):
+    per = (s1 + blocks - 1) // blocks
+    for task in prange(channels * blocks):
+        c = task // blocks
+        b0 = (task - c * blocks) * per
+        b1 = min(s1, b0 + per)
+        if b0 >= b1:
+            continue
+        rows = b1 - b0
         sc = scratch[get_thread_id()]
-        for q in range(volume):
+        for q in range(U(s0 * rows * s2) * nn):
             sc[q] = 0
         for k in range(taps):
             k0, k1, k2 = _tap(k, k1n, k2n)
@@ -276,22 +285,22 @@ def _col2im_batch_inner(cb, co, cs, ob, oo, os, n_img, channels, s0, s1, s2, t0,
                     continue
                 for o1 in range(o1n):
                     i1 = t1[k1, o1]
-                    if i1 < 0:
+                    if i1 < b0 or i1 >= b1:  # (negative: padding, never in the block)
                         continue
                     for o2 in range(o2n):
                         i2 = t2[k2, o2]
                         if i2 < 0:
                             continue
                         src = crow + U((o0 * o1n + o1) * o2n + o2) * cs[2]
-                        dst = U((i0 * s1 + i1) * s2 + i2) * nn
+                        dst = U((i0 * rows + i1 - b0) * s2 + i2) * nn
                         for n in range(nn):
                             sc[dst + n] += cb[src + n * cs[0]]
         oc = oo + U(c) * os[1]
         for n in range(nn):
             for a in range(s0):
-                for b in range(s1):
+                for b in range(b0, b1):
                     line = oc + n * os[0] + U(a) * os[2] + U(b) * os[3]
-                    base = U((a * s1 + b) * s2) * nn + n
+                    base = U((a * rows + b - b0) * s2) * nn + n
                     for q in range(U(s2)):
                         ob[line + q * os[4]] = sc[base + q * nn]
 
@@ -390,14 +399,6 @@ def _table(t):
     return np.array(t, dtype=np.int64, order="C")
 
 
-def _scratch(x, cols, inner):
-    """Per-thread buffers for the batch-innermost nests, or None (the
-    policy: ``_core/strided.scratch_elements``)."""
-    threads = get_num_threads()
-    size = scratch_elements(x.shape, x.itemsize, threads, inner)
-    return np.empty((threads, size), dtype=cols.dtype) if size else None
-
-
 def _line(cols) -> int:
     """Images per block of the N-innermost nests: one 64-byte cache line."""
     return max(1, 64 // cols.itemsize)
@@ -425,11 +426,14 @@ def _im2col_strided_call(x, cols, t0, t1, t2):
     xb, xo, xs = _flat(x)
     cb, co, cs = _flat(cols)
     inner = inner_axis(cs, cols.shape)
-    scratch = _scratch(x, cols, inner)
-    if scratch is not None:
-        threads = get_num_threads()
+    threads = get_num_threads()
+    blocks = scratch_blocks(x.shape, x.itemsize, threads, inner, False)
+    if blocks:
+        # taps in chunks, so that few channels still give every thread tasks
+        # (each chunk transposes its channel again: cheap next to the copy)
         taps = cols.shape[1] // x.shape[1]
-        chunks = min(taps, max(1, -(-2 * threads // x.shape[1])))
+        chunks = min(taps, blocks)
+        scratch = np.empty((threads, x.size // x.shape[1]), dtype=cols.dtype)
         _im2col_batch_inner(xb, xo, xs, cb, co, cs, x.shape[0], x.shape[1], *x.shape[2:],
                             _table(t0), _table(t1), _table(t2), scratch, chunks)
         return
@@ -444,10 +448,14 @@ def _col2im_strided_call(cols, out, t0, t1, t2):
     patches in `cols` (N, K, L), any strides."""
     cb, co, cs = _flat(cols)
     ob, oo, os_ = _flat(out)
-    scratch = _scratch(out, cols, inner_axis(cs, cols.shape))
-    if scratch is not None:
+    threads = get_num_threads()
+    blocks = scratch_blocks(out.shape, out.itemsize, threads, inner_axis(cs, cols.shape), True)
+    if blocks:
+        rows = -(-out.shape[3] // blocks)
+        scratch = np.empty((threads, out.size // out.shape[1] // out.shape[3] * rows),
+                           dtype=out.dtype)
         _col2im_batch_inner(cb, co, cs, ob, oo, os_, out.shape[0], out.shape[1], *out.shape[2:],
-                            _table(t0), _table(t1), _table(t2), scratch)
+                            _table(t0), _table(t1), _table(t2), scratch, blocks)
         return
     t2 = _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
