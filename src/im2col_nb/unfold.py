@@ -13,7 +13,7 @@ from ._core.backend import backend_module
 from ._core.geometry import conv_geometry
 from ._core.padmap import check_mode_fits, padding_mode_arg, tables3
 from ._core.dtypes import as_value_array
-from ._core.strided import INNER_NAMES, inner_axis, scratch_blocks
+from ._core.strided import INNER_NAMES, inner_axis, rows_contiguous, scratch_blocks
 from ._core.threads import get_num_threads
 from ._core.workspace import resolve_budget
 from ._engine.machine import current_machine
@@ -389,34 +389,33 @@ def _route(op: str, source: np.ndarray, cols3: np.ndarray, order: str, images: n
     into columns `cols3`) or col2im ('sum': columns `cols3` into `images`).
 
     `cols3` is the (N, K, L) view of the columns; for im2col with no `out`
-    it is the C-ordered array that would be allocated. Routes: 'contiguous'
-    (C-contiguous input and output in torch's order: the fastest kernels),
-    'copy' (torch's order, one side not C-contiguous: copied into or out of
-    a C-contiguous temporary around the contiguous kernel, measured faster
-    than the strided kernel) and 'strided' (any strides, any order, no
-    copy)."""
+    it is the view of the array that would be allocated. Routes:
+    'contiguous' (a C-contiguous image array and columns whose rows are
+    contiguous: torch's order, or 'KNL'; the fastest kernels), 'copy' (the
+    image side not C-contiguous: copied into or out of a C-contiguous
+    temporary around the contiguous kernel, measured faster than the
+    strided kernel) and 'strided' (any strides, any order, no copy)."""
     fill = op == "fill"
-    nkl = order == "NKL"
-    src_contig = source.flags.c_contiguous and source.dtype == dtype and source.dtype.isnative
-    dst = cols3 if fill else images
-    dst_contig = not out_given or (dst.flags.c_contiguous and dst.dtype == dtype)
+    images_ok = (source if fill else images)
+    images_ok = (not fill and not out_given) or (
+        images_ok.flags.c_contiguous and images_ok.dtype == dtype and images_ok.dtype.isnative)
+    rows_ok = (rows_contiguous(cols3) and cols3.dtype == dtype and cols3.dtype.isnative
+               and (fill or _strided_ok(cols3)))
+    side = "input" if fill else "output"
     cands = []
-    if not nkl:
-        cands.append(Candidate("contiguous", None, f"order {order!r} has no contiguous kernel"))
-        cands.append(Candidate("copy", None, f"order {order!r} has no contiguous kernel"))
-    elif src_contig and dst_contig:
+    if not rows_ok:
+        why = (f"order {order!r} has no contiguous kernel" if order in ("KLN", "NLK")
+               else "the columns' rows are not contiguous")
+        cands.append(Candidate("contiguous", None, why))
+        cands.append(Candidate("copy", None, why + " (a copy of the columns would be the "
+                                                  "largest array)"))
+    elif images_ok:
         cands.append(Candidate("contiguous", _ROUTE_COST["contiguous"], None))
-        cands.append(Candidate("copy", None, "nothing to copy: both sides are C-contiguous"))
+        cands.append(Candidate("copy", None, "nothing to copy: both sides are contiguous"))
     else:
-        side = "input" if not src_contig else "output"
         cands.append(Candidate("contiguous", None, f"the {side} is not C-contiguous"))
-        if fill and not dst_contig:
-            cands.append(Candidate("copy", None, "`out` is not C-contiguous"))
-        elif not fill and not src_contig:
-            cands.append(Candidate("copy", None, "the columns are not C-contiguous (a copy of "
-                                                 "them would be the largest array)"))
-        else:
-            cands.append(Candidate("copy", _ROUTE_COST["copy"], None))
+        cands.append(Candidate("copy", _ROUTE_COST["copy"], None))
+    nkl = order == "NKL"
     threads = get_num_threads()
     inner = inner_axis(cols3.strides, cols3.shape)
     scratch = scratch_blocks(images.shape, images.itemsize, threads, inner, not fill)
@@ -477,7 +476,7 @@ def _fill_columns(x: np.ndarray, geom, mode: str, order: str, out, unbatched: bo
         if x.itemsize in _BITS:  # a copy: exact on the bits, whatever the dtype
             bits = _BITS[x.itemsize]
             xk, ck = x.view(bits), cols3.view(bits)
-        if two_d and mode == "zeros":
+        if two_d and mode == "zeros" and ck.flags.c_contiguous:
             backend_module().im2col(xk, ck, geom, 0, geom.out_h)
         else:
             _im2col_tables(xk, ck, geom, mode)
@@ -526,10 +525,11 @@ def _sum_columns(cols: np.ndarray, geom, mode: str, order: str, out, size: tuple
         backend_module().col2im_strided(cols3, _as_volumes(target, geom.ndim),
                                         *tables3(size, geom, mode))
     else:
-        cols3 = to_kernel_array(cols3, kernel_dtype)
+        if not (rows_contiguous(cols3) and cols3.dtype == kernel_dtype and cols3.dtype.isnative):
+            cols3 = to_kernel_array(cols3, kernel_dtype)
         target = images if route == "contiguous" and images.dtype == kernel_dtype \
             else np.empty(images.shape, kernel_dtype)
-        if two_d and mode == "zeros":
+        if two_d and mode == "zeros" and cols3.flags.c_contiguous:
             backend_module().col2im(cols3, target, geom)
         else:
             backend_module().col2im_nd(cols3, _as_volumes(target, geom.ndim),

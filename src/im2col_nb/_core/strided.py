@@ -15,6 +15,16 @@ INNER_NAMES = {INNER_L: "positions (L)", INNER_N: "images (N)", INNER_K: "patch 
 SCRATCH_BYTES = 1 << 21
 
 
+def rows_contiguous(cols) -> bool:
+    """Whether (N, K, L) columns can go to the contiguous N-D kernels: C
+    order, or rows of L contiguous elements with non-negative image and row
+    strides (the transpose of a (K, N, L) buffer: order 'KNL')."""
+    item = cols.itemsize
+    return cols.flags.c_contiguous or (
+        (cols.strides[2] == item or cols.shape[2] == 1)
+        and all(s >= 0 and s % item == 0 for s in cols.strides[:2]))
+
+
 def inner_axis(strides, shape) -> int:
     """The axis of (N, K, L) columns with the smallest stride among those
     longer than 1: the loop that runs innermost (L when none is longer)."""

@@ -91,7 +91,7 @@ def _copy_line(xf, line, dest, d, t2k, lo, hi, step, out):
 
 
 @njit(parallel=True, **_JIT)
-def _im2col_nd(x, cols, t0, t1, t2, step, run_lo, run_hi):
+def _im2col_nd(x, cf, co, img_pitch, row_pitch, t0, t1, t2, step, run_lo, run_hi):
     # One prange task per (n, c, k0, o0, k1): it owns the K2 patch rows of
     # taps (k0, k1, *) of channel c, columns [o0*O1*O2, (o0+1)*O1*O2), so
     # tasks write disjoint memory; a single volume (N*C = 1) still has
@@ -99,15 +99,16 @@ def _im2col_nd(x, cols, t0, t1, t2, step, run_lo, run_hi):
     # inner: the K2 taps read the line while it is in L1 (measured faster
     # than one sequential stream per tap), and `_copy_line` is inlined (a
     # call per 54-element row made 3-D k3 on 56-wide maps 1.5x slower).
+    # cf: the columns' buffer; patch row r of image n starts at
+    # co + n*img_pitch + r*row_pitch and its L positions are contiguous
+    # (torch's (N, K, L), or the rows of a (K, N, L) buffer)
     n_img, channels, s0, s1, s2 = x.shape
     k0n, o0n = t0.shape
     k1n, o1n = t1.shape
     k2n, o2n = t2.shape
     taps = k0n * k1n * k2n
     slab = o1n * o2n
-    length = o0n * slab
     xf = x.reshape(x.size)
-    cf = cols.reshape(cols.size)
     tasks = n_img * channels * k0n * o0n * k1n
     for task in prange(tasks):
         k1 = task % k1n
@@ -116,25 +117,27 @@ def _im2col_nd(x, cols, t0, t1, t2, step, run_lo, run_hi):
         rest //= o0n
         k0 = rest % k0n
         plane = rest // k0n            # n * C + c
+        n = plane // channels
         i0 = t0[k0, o0]
-        row0 = (plane * taps + (k0 * k1n + k1) * k2n) * length + o0 * slab
+        row0 = (co + n * img_pitch + ((plane - n * channels) * taps + (k0 * k1n + k1) * k2n)
+                * row_pitch + o0 * slab)
         for o1 in range(o1n):
             i1 = t1[k1, o1]
             d0 = row0 + o1 * o2n
             if i0 < 0 or i1 < 0:
                 for k2 in range(k2n):
-                    d = np.uint64(d0 + k2 * length)
+                    d = np.uint64(d0 + k2 * row_pitch)
                     for j in range(np.uint64(o2n)):
-                        cf[d + j] = 0.0
+                        cf[d + j] = 0
                 continue
             line = ((plane * s0 + i0) * s1 + i1) * s2
             for k2 in range(k2n):
-                _copy_line(xf, line, cf, d0 + k2 * length, t2[k2], run_lo[k2], run_hi[k2],
+                _copy_line(xf, line, cf, d0 + k2 * row_pitch, t2[k2], run_lo[k2], run_hi[k2],
                            step, o2n)
 
 
 @njit(parallel=True, **_JIT)
-def _col2im_nd(cols, out, t0, t1, t2, step, run_lo, run_hi):
+def _col2im_nd(cf, co, img_pitch, row_pitch, out, t0, t1, t2, step, run_lo, run_hi):
     # The adjoint: one prange task per (n, c) plane, which it zeroes and then
     # sums every patch entry of that channel into, in a fixed order (no
     # races, deterministic). Mirrored taps add back into the input they copy.
@@ -144,11 +147,11 @@ def _col2im_nd(cols, out, t0, t1, t2, step, run_lo, run_hi):
     k2n, o2n = t2.shape
     taps = k0n * k1n * k2n
     slab = o1n * o2n
-    length = o0n * slab
     volume = s0 * s1 * s2
     of = out.reshape(out.size)
-    cf = cols.reshape(cols.size)
     for plane in prange(n_img * channels):
+        n = plane // channels
+        rows0 = co + n * img_pitch + (plane - n * channels) * taps * row_pitch
         base = np.uint64(plane * volume)
         for q in range(np.uint64(volume)):
             of[base + q] = 0.0
@@ -158,7 +161,7 @@ def _col2im_nd(cols, out, t0, t1, t2, step, run_lo, run_hi):
                 if i0 < 0:
                     continue
                 for k1 in range(k1n):
-                    row0 = (plane * taps + (k0 * k1n + k1) * k2n) * length + o0 * slab
+                    row0 = rows0 + (k0 * k1n + k1) * k2n * row_pitch + o0 * slab
                     for o1 in range(o1n):
                         i1 = t1[k1, o1]
                         if i1 < 0:
@@ -167,7 +170,7 @@ def _col2im_nd(cols, out, t0, t1, t2, step, run_lo, run_hi):
                         d0 = row0 + o1 * o2n
                         for k2 in range(k2n):
                             t2k = t2[k2]
-                            src = d0 + k2 * length
+                            src = d0 + k2 * row_pitch
                             lo = run_lo[k2]
                             hi = run_hi[k2]
                             for o in range(lo):
@@ -193,17 +196,47 @@ def _table(t):
     return np.array(t, dtype=np.int64, order="C")
 
 
+def flat(a):
+    """(buffer, offset, strides): a 1-D C-contiguous view over the memory of
+    `a`, the element offset of ``a[0, ..., 0]`` in it and the element
+    stride of each axis. `a` is non-empty with strides that are multiples
+    of its itemsize (the wrappers copy any other)."""
+    item = a.itemsize
+    strides = [s // item for s in a.strides]
+    low = sum((n - 1) * s for n, s in zip(a.shape, strides) if s < 0)
+    high = sum((n - 1) * s for n, s in zip(a.shape, strides) if s > 0)
+    # the element at the lowest address: the last index along negative strides
+    corner = a[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for n, s in zip(a.shape, strides))]
+    buf = np.lib.stride_tricks.as_strided(corner, shape=(high - low + 1,), strides=(item,),
+                                          writeable=a.flags.writeable)
+    return buf.reshape(-1), -low, strides
+
+
+def _rows(cols):
+    """(buffer, offset, image pitch, row pitch) of (N, K, L) columns whose
+    rows are contiguous (``_core/strided.rows_contiguous``)."""
+    n_img, rows, length = cols.shape
+    if cols.flags.c_contiguous:
+        return cols.reshape(cols.size), 0, rows * length, length
+    buf, offset, strides = flat(cols)
+    return buf, offset, strides[0], strides[1]
+
+
 def im2col_nd(x, cols, t0, t1, t2):
-    """Fill `cols` (N, C*K0*K1*K2, O0*O1*O2) with the patches of `x`
-    (N, C, S0, S1, S2) that the index tables `t0`, `t1`, `t2` describe."""
+    """Fill `cols` (N, C*K0*K1*K2, O0*O1*O2; C order or rows contiguous)
+    with the patches of `x` (N, C, S0, S1, S2) that the index tables `t0`,
+    `t1`, `t2` describe."""
     t0, t1, t2 = _table(t0), _table(t1), _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
-    _im2col_nd(x, cols, t0, t1, t2, step, run_lo, run_hi)
+    cf, co, img_pitch, row_pitch = _rows(cols)
+    _im2col_nd(x, cf, co, img_pitch, row_pitch, t0, t1, t2, step, run_lo, run_hi)
 
 
 def col2im_nd(cols, out, t0, t1, t2):
     """Overwrite `out` (N, C, S0, S1, S2) with the sum of every entry of
-    `cols` at the input position it was read from (the adjoint of `im2col_nd`)."""
+    `cols` (C order or rows contiguous) at the input position it was read
+    from (the adjoint of `im2col_nd`)."""
     t0, t1, t2 = _table(t0), _table(t1), _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
-    _col2im_nd(cols, out, t0, t1, t2, step, run_lo, run_hi)
+    cf, co, img_pitch, row_pitch = _rows(cols)
+    _col2im_nd(cf, co, img_pitch, row_pitch, out, t0, t1, t2, step, run_lo, run_hi)

@@ -34,7 +34,7 @@ from numba import get_num_threads, get_thread_id, njit, prange
 
 from ..._core.strided import INNER_K, INNER_N, inner_axis, scratch_blocks
 from ._jit import JIT_OPTIONS as _JIT
-from .unfold_nd import _last_axis_runs
+from .unfold_nd import _last_axis_runs, flat
 
 
 
@@ -379,20 +379,10 @@ def _col2im_strided(cb, co, cs, ob, oo, os, n_img, channels, s0, s1, s2, t0, t1,
 
 
 def _flat(a):
-    """(buffer, offset, strides): a 1-D C-contiguous view over the memory of
-    `a`, the element offset of ``a[0, ..., 0]`` in it and the element
-    stride of each axis. `a` is non-empty with strides that are multiples
-    of its itemsize (the wrapper copies any other)."""
-    item = a.itemsize
-    strides = [s // item for s in a.strides]
-    low = sum((n - 1) * s for n, s in zip(a.shape, strides) if s < 0)
-    high = sum((n - 1) * s for n, s in zip(a.shape, strides) if s > 0)
-    # the element at the lowest address: the last index along negative strides
-    corner = a[tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for n, s in zip(a.shape, strides))]
-    buf = np.lib.stride_tricks.as_strided(corner, shape=(high - low + 1,), strides=(item,),
-                                          writeable=a.flags.writeable)
-    # offsets and strides unsigned (two's complement), as the kernels index
-    return buf.reshape(-1), np.uint64(-low), np.array(strides, dtype=np.int64).view(np.uint64)
+    """`unfold_nd.flat`, with the offset and strides unsigned (two's
+    complement), as the kernels index."""
+    buf, offset, strides = flat(a)
+    return buf, np.uint64(offset), np.array(strides, dtype=np.int64).view(np.uint64)
 
 
 def _table(t):

@@ -29,10 +29,9 @@ def _flat_index(shape, t0, t1, t2):
 def im2col_nd(x, cols, t0, t1, t2):
     n_img, channels = x.shape[:2]
     idx, valid = _flat_index(x.shape, t0, t1, t2)
-    taps = idx.shape[0]
     gathered = x.reshape(n_img, channels, -1)[:, :, idx]   # (N, C, K, L)
     gathered[:, :, ~valid] = 0   # (not `*= valid`: 0 * inf is NaN, padding must be 0)
-    cols.reshape(n_img, channels, taps, -1)[...] = gathered
+    cols[...] = gathered.reshape(cols.shape)   # (cols may be a strided view)
 
 
 def col2im_nd(cols, out, t0, t1, t2):
