@@ -54,6 +54,8 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("im2col NLK", "im2col", (x, 3), dict(order="NLK")),
         ("col2im NLK", "col2im", (arr(n * out_h * out_h, c * 9), (h, h), 3), dict(order="NLK")),
         ("im2col KLN", "im2col", (arr(8, 32, 6, 6), 3), dict(padding=1, order="KLN")),
+        # columns of 8 MiB and more are faulted in by all threads first
+        ("im2col large", "im2col", (arr(8, 32, 32, 32), 3), dict(padding=1)),
         ("col2im KLN", "col2im", (arr(32 * 9, 36 * 8), (6, 6), 3), dict(padding=1, order="KLN")),
         ("conv2d NCHW", "conv2d", (x, w), dict(padding=1)),
         ("conv2d NCHW grouped", "conv2d", (x, w_grouped), dict(groups=2, stride=2)),

@@ -36,16 +36,19 @@ def inner_axis(strides, shape) -> int:
 
 
 def scratch_blocks(shape, itemsize: int, threads: int, inner: int, rows_split: bool) -> int:
-    """How many tasks per channel the batch-innermost nests with per-thread
-    scratch split their work into, or 0 when they run without scratch:
-    columns not batch-innermost, fewer than 4 images, or a thread's scratch
-    too large for L2 (`SCRATCH_BYTES`) or for all of them to stay at most
-    half the input.
+    """How the batch-innermost nests with per-thread scratch split each
+    channel's work, or 0 when they run without scratch: columns not
+    batch-innermost, fewer than 4 images, or a thread's scratch too large
+    for L2 (`SCRATCH_BYTES`) or for all of them to stay at most half the
+    input.
 
     Enough tasks for about two per thread even with few channels (an RGB
-    input layer). im2col splits a channel's taps (each task's scratch holds
-    the whole channel of the batch); col2im (`rows_split`) its rows along
-    the middle spatial axis (each task's scratch holds its rows only)."""
+    input layer). col2im (`rows_split`) splits a channel's rows along the
+    middle spatial axis into the returned number of blocks, each task's
+    scratch holding its rows; im2col splits the images into blocks of the
+    returned number of images, a multiple of one 64-byte cache line of the
+    columns (so tasks never write the same line), each task's scratch
+    holding its images of the channel."""
     n_img, channels = shape[0], shape[1]
     spatial = 1
     for v in shape[2:]:
@@ -53,10 +56,17 @@ def scratch_blocks(shape, itemsize: int, threads: int, inner: int, rows_split: b
     rows = shape[3] if len(shape) > 3 else 1
     if inner != INNER_N or n_img < 4 or channels == 0 or spatial == 0:
         return 0
-    blocks = max(1, min(rows, -(-2 * threads // channels)))
-    per_thread = spatial * n_img
+    want = max(1, -(-2 * threads // channels))
     if rows_split:
+        blocks = min(rows, want)
         per_thread = spatial // rows * -(-rows // blocks) * n_img
+        result = blocks
+    else:
+        line = max(1, 64 // itemsize)
+        per = -(-(-(-n_img // want)) // line) * line   # ceil(N / want), whole lines
+        per = min(per, n_img)
+        per_thread = spatial * per
+        result = per
     if per_thread * itemsize > SCRATCH_BYTES or 2 * threads * per_thread > spatial * n_img * channels:
         return 0
-    return blocks
+    return result

@@ -206,24 +206,26 @@ def _im2col_strided(xb, xo, xs, cb, co, cs, n_img, channels, t0, t1, t2, step, r
 
 @njit(parallel=True, **_JIT)
 def _im2col_batch_inner(xb, xo, xs, cb, co, cs, n_img, channels, s0, s1, s2, t0, t1, t2,
-                        scratch, chunks):
-    # N innermost through a scratch copy of one channel with the batch
-    # innermost, (S0, S1, S2, N): each patch entry is then a run of N
-    # consecutive values on both sides (a vectorised copy), and the input
-    # is transposed once per channel instead of once per tap. A task is a
-    # (channel, chunk of taps); `scratch` holds one buffer per thread.
+                        scratch, per):
+    # N innermost through a scratch copy of one channel of a block of `per`
+    # images with the batch innermost, (S0, S1, S2, nb): each patch entry is
+    # then a run of nb consecutive values on both sides (a vectorised copy),
+    # and the input is transposed once per channel instead of once per tap.
+    # A task is a (channel, block of images); blocks are whole cache lines
+    # of the columns (`per` a multiple of a line), so tasks never share one.
+    # `scratch` holds one buffer per thread.
     k0n, o0n = t0.shape
     k1n, o1n = t1.shape
     k2n, o2n = t2.shape
     taps = k0n * k1n * k2n
-    per = (taps + chunks - 1) // chunks
-    nn = U(n_img)
-    for task in prange(channels * chunks):
-        c = task // chunks
-        ka = (task - c * chunks) * per
-        kb = min(taps, ka + per)
+    blocks = (n_img + per - 1) // per
+    for task in prange(channels * blocks):
+        c = task // blocks
+        n0 = (task - c * blocks) * per
+        n1 = min(n_img, n0 + per)
+        nn = U(n1 - n0)
         sc = scratch[get_thread_id()]
-        xc = xo + U(c) * xs[1]
+        xc = xo + U(c) * xs[1] + U(n0) * xs[0]
         for n in range(nn):
             for a in range(s0):
                 for b in range(s1):
@@ -231,9 +233,10 @@ def _im2col_batch_inner(xb, xo, xs, cb, co, cs, n_img, channels, s0, s1, s2, t0,
                     base = U((a * s1 + b) * s2) * nn + n
                     for q in range(U(s2)):
                         sc[base + q * nn] = xb[line + q * xs[4]]
-        for k in range(ka, kb):
+        cimg = co + U(n0) * cs[0]
+        for k in range(taps):
             k0, k1, k2 = _tap(k, k1n, k2n)
-            crow = co + U(c * taps + k) * cs[1]
+            crow = cimg + U(c * taps + k) * cs[1]
             for o0 in range(o0n):
                 i0 = t0[k0, o0]
                 for o1 in range(o1n):
@@ -417,15 +420,11 @@ def _im2col_strided_call(x, cols, t0, t1, t2):
     cb, co, cs = _flat(cols)
     inner = inner_axis(cs, cols.shape)
     threads = get_num_threads()
-    blocks = scratch_blocks(x.shape, x.itemsize, threads, inner, False)
-    if blocks:
-        # taps in chunks, so that few channels still give every thread tasks
-        # (each chunk transposes its channel again: cheap next to the copy)
-        taps = cols.shape[1] // x.shape[1]
-        chunks = min(taps, blocks)
-        scratch = np.empty((threads, x.size // x.shape[1]), dtype=cols.dtype)
+    per = scratch_blocks(x.shape, x.itemsize, threads, inner, False)
+    if per:
+        scratch = np.empty((threads, x.size // x.shape[0] // x.shape[1] * per), dtype=cols.dtype)
         _im2col_batch_inner(xb, xo, xs, cb, co, cs, x.shape[0], x.shape[1], *x.shape[2:],
-                            _table(t0), _table(t1), _table(t2), scratch, chunks)
+                            _table(t0), _table(t1), _table(t2), scratch, per)
         return
     t2 = _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
@@ -452,3 +451,21 @@ def _col2im_strided_call(cols, out, t0, t1, t2):
     _col2im_strided(cb, co, cs, ob, oo, os_, out.shape[0], out.shape[1], out.shape[2],
                     out.shape[3], out.shape[4], _table(t0), _table(t1), t2, step, run_lo, run_hi,
                     inner_axis(cs, cols.shape), _line(cols), get_num_threads())
+
+
+@njit(parallel=True, **_JIT)
+def _touch(buf, page):
+    # One write per page, each thread over one contiguous share of them.
+    pages = (buf.size + page - 1) // page
+    for i in prange(pages):
+        buf[i * page] = 0
+
+
+def first_touch(a):
+    """Fault in the pages of a fresh C-contiguous array `a` from all threads,
+    each over its own contiguous share: the kernels that then fill it
+    scatter their writes over the whole array, and two threads faulting the
+    same (huge) page in at once measured up to 8x slower than writing into
+    memory already mapped."""
+    flat_a = a.reshape(-1)
+    _touch(flat_a, max(1, 4096 // flat_a.itemsize))

@@ -16,7 +16,7 @@ from .pool import avg_pool2d_direct, max_pool2d_direct
 from .pool_backward import avg_pool2d_backward, max_pool2d_backward
 from .pool_nd import avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd_backward
 from .unfold_nd import col2im_nd, im2col_nd
-from .unfold_strided import col2im_strided, im2col_strided
+from .unfold_strided import col2im_strided, first_touch, im2col_strided
 from .pool_reduce import (
     avg_pool2d_reduce_cols,
     avg_pool2d_reduce_rows,
@@ -29,7 +29,7 @@ NAME = "numpy"
 __all__ = [
     "NAME",
     "avg_pool2d_backward", "avg_pool2d_direct", "avg_pool2d_reduce_cols", "avg_pool2d_reduce_rows",
-    "col2im", "col2im_nd", "col2im_strided", "im2col_strided", "conv2d_direct_nchw", "conv2d_direct_nhwc", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc",
+    "col2im", "col2im_nd", "col2im_strided", "first_touch", "im2col_strided", "conv2d_direct_nchw", "conv2d_direct_nhwc", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc",
     "im2row_tile", "max_pool2d_backward", "max_pool2d_direct", "max_pool2d_reduce_cols",
     "max_pool2d_reduce_rows", "row2im_nhwc", "scatter_folded",
     "avg_pool_nd", "avg_pool_nd_backward", "max_pool_nd", "max_pool_nd_backward",
