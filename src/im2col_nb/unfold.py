@@ -424,21 +424,17 @@ def _route(op: str, source: np.ndarray, cols3: np.ndarray, order: str, images: n
     nkl = order == "NKL"
     threads = get_num_threads()
     inner = inner_axis(cols3.strides, cols3.shape)
-    scratch = scratch_blocks(images.shape, images.itemsize, threads, inner, not fill)
-    key = "strided scratch" if scratch else ("strided NKL" if nkl else "strided")
+    # the kernels see (N, C, S0, S1, S2): the policy must read the same shape
+    volumes = images.shape[:2] + (1,) * (5 - images.ndim) + images.shape[2:]
+    split, elements = scratch_blocks(volumes, images.itemsize, threads, inner, not fill)
+    key = "strided scratch" if split else ("strided NKL" if nkl else "strided")
     cands.append(Candidate("strided", _ROUTE_COST[key], None))
     best = min((c for c in cands if c.supported), key=lambda c: c.estimate)
     if best.name == "strided":
         plan = f"strided kernel, innermost loop over {INNER_NAMES[inner]}"
-        if scratch:   # (_core/strided.scratch_blocks)
-            size = images.size // images.shape[1] * images.itemsize
-            if fill:      # `scratch` images per task
-                size = size // images.shape[0] * scratch
-                what = f"blocks of {scratch} images"
-            else:         # `scratch` blocks of rows per channel
-                rows = images.shape[3] if images.ndim > 3 else 1
-                size = size // rows * -(-rows // scratch)
-                what = f"{scratch} block(s) of rows"
+        if split:   # (_core/strided.scratch_blocks)
+            size = elements * images.itemsize
+            what = f"blocks of {split} images" if fill else f"{split} block(s) of rows"
             plan += (f", tasks of one channel in {what}, through per-thread scratch "
                      f"({threads} x {size / 2**10:.0f} KiB)")
         if not _strided_ok(source):
@@ -466,11 +462,8 @@ def _fill_columns(x: np.ndarray, geom, mode: str, order: str, out, unbatched: bo
     if out is None:
         natural = {"NKL": (n_img, rows, length), "KLN": (rows, length, n_img),
                    "NLK": (n_img, length, rows), "KNL": (rows, n_img, length)}[order]
-        if explain:  # only the strides are read: a C-ordered stand-in, nothing allocated
-            item = np.dtype(result_dtype).itemsize
-            c_strides = tuple(int(np.prod(natural[i + 1:])) * item for i in range(3))
-            target = np.lib.stride_tricks.as_strided(np.empty(1, result_dtype), natural,
-                                                     c_strides, writeable=False).reshape(shape)
+        if explain:
+            target = _c_order_standin(natural, result_dtype).reshape(shape)
         else:
             target = np.empty(natural, result_dtype).reshape(shape)
             if target.nbytes >= _TOUCH_BYTES:
@@ -509,14 +502,9 @@ def _sum_columns(cols: np.ndarray, geom, mode: str, order: str, out, size: tuple
     n_img, rows = _cols_counts(cols, order, geom, size)
     shape = (rows // taps,) + size if unbatched else (n_img, rows // taps) + size
     if out is not None:
-        out = _out_arg(out, shape, result_dtype, cols)
-    if out is not None:
-        result = out
-    elif explain:  # only the strides are read: a C-ordered stand-in, nothing allocated
-        item = np.dtype(result_dtype).itemsize
-        c_strides = tuple(int(np.prod(shape[i + 1:])) * item for i in range(len(shape)))
-        result = np.lib.stride_tricks.as_strided(np.empty(1, result_dtype), shape, c_strides,
-                                                 writeable=False)
+        result = out = _out_arg(out, shape, result_dtype, cols)
+    elif explain:
+        result = _c_order_standin(shape, result_dtype)
     else:
         result = np.empty(shape, result_dtype)
     if result.size == 0 and not explain:
@@ -543,11 +531,18 @@ def _sum_columns(cols: np.ndarray, geom, mode: str, order: str, out, size: tuple
         if two_d and mode == "zeros" and cols3.flags.c_contiguous:
             backend_module().col2im(cols3, target, geom)
         else:
-            backend_module().col2im_nd(cols3, _as_volumes(target, geom.ndim),
-                                       *tables3(size, geom, mode))
+            _col2im_tables(cols3, target, geom, mode)
     if target is not images:
         images[...] = target
     return result
+
+
+def _c_order_standin(shape: tuple, dtype) -> np.ndarray:
+    """A read-only array of `shape` with C-order strides over one element:
+    what `explain` looks at (strides only) instead of allocating a result."""
+    item = np.dtype(dtype).itemsize
+    strides = tuple(int(np.prod(shape[i + 1:])) * item for i in range(len(shape)))
+    return np.lib.stride_tricks.as_strided(np.empty(1, dtype), shape, strides, writeable=False)
 
 
 def _unfold_choice(op: str, images: np.ndarray, geom, order: str, route: str, cands,

@@ -35,38 +35,36 @@ def inner_axis(strides, shape) -> int:
     return INNER_L if best is None else best[1]
 
 
-def scratch_blocks(shape, itemsize: int, threads: int, inner: int, rows_split: bool) -> int:
-    """How the batch-innermost nests with per-thread scratch split each
-    channel's work, or 0 when they run without scratch: columns not
+def scratch_blocks(shape, itemsize: int, threads: int, inner: int,
+                   rows_split: bool) -> tuple[int, int]:
+    """(split, elements): how the batch-innermost nests with per-thread
+    scratch split each channel's work, and the elements of each thread's
+    scratch; (0, 0) when they run without scratch: columns not
     batch-innermost, fewer than 4 images, or a thread's scratch too large
     for L2 (`SCRATCH_BYTES`) or for all of them to stay at most half the
     input.
 
     Enough tasks for about two per thread even with few channels (an RGB
     input layer). col2im (`rows_split`) splits a channel's rows along the
-    middle spatial axis into the returned number of blocks, each task's
-    scratch holding its rows; im2col splits the images into blocks of the
-    returned number of images, a multiple of one 64-byte cache line of the
-    columns (so tasks never write the same line), each task's scratch
-    holding its images of the channel."""
+    middle spatial axis into `split` blocks, each task's scratch holding its
+    rows; im2col splits the images into blocks of `split` images, a
+    multiple of one 64-byte cache line of the columns (so tasks never write
+    the same line), each task's scratch holding its images of the channel."""
     n_img, channels = shape[0], shape[1]
     spatial = 1
     for v in shape[2:]:
         spatial *= v
     rows = shape[3] if len(shape) > 3 else 1
     if inner != INNER_N or n_img < 4 or channels == 0 or spatial == 0:
-        return 0
+        return 0, 0
     want = max(1, -(-2 * threads // channels))
     if rows_split:
-        blocks = min(rows, want)
-        per_thread = spatial // rows * -(-rows // blocks) * n_img
-        result = blocks
+        split = min(rows, want)
+        elements = spatial // rows * -(-rows // split) * n_img
     else:
         line = max(1, 64 // itemsize)
-        per = -(-(-(-n_img // want)) // line) * line   # ceil(N / want), whole lines
-        per = min(per, n_img)
-        per_thread = spatial * per
-        result = per
-    if per_thread * itemsize > SCRATCH_BYTES or 2 * threads * per_thread > spatial * n_img * channels:
-        return 0
-    return result
+        split = min(n_img, -(-(-(-n_img // want)) // line) * line)   # ceil(N / want), whole lines
+        elements = spatial * split
+    if elements * itemsize > SCRATCH_BYTES or 2 * threads * elements > spatial * n_img * channels:
+        return 0, 0
+    return split, elements

@@ -34,7 +34,7 @@ from numba import get_num_threads, get_thread_id, njit, prange
 
 from ..._core.strided import INNER_K, INNER_N, inner_axis, scratch_blocks
 from ._jit import JIT_OPTIONS as _JIT
-from .unfold_nd import _last_axis_runs, flat
+from .unfold_nd import _last_axis_runs, _table, flat
 
 
 
@@ -388,10 +388,6 @@ def _flat(a):
     return buf, np.uint64(offset), np.array(strides, dtype=np.int64).view(np.uint64)
 
 
-def _table(t):
-    return np.array(t, dtype=np.int64, order="C")
-
-
 def _line(cols) -> int:
     """Images per block of the N-innermost nests: one 64-byte cache line."""
     return max(1, 64 // cols.itemsize)
@@ -420,16 +416,16 @@ def _im2col_strided_call(x, cols, t0, t1, t2):
     cb, co, cs = _flat(cols)
     inner = inner_axis(cs, cols.shape)
     threads = get_num_threads()
-    per = scratch_blocks(x.shape, x.itemsize, threads, inner, False)
+    t0, t1, t2 = _table(t0), _table(t1), _table(t2)
+    per, elements = scratch_blocks(x.shape, x.itemsize, threads, inner, False)
     if per:
-        scratch = np.empty((threads, x.size // x.shape[0] // x.shape[1] * per), dtype=cols.dtype)
+        scratch = np.empty((threads, elements), dtype=cols.dtype)
         _im2col_batch_inner(xb, xo, xs, cb, co, cs, x.shape[0], x.shape[1], *x.shape[2:],
-                            _table(t0), _table(t1), _table(t2), scratch, per)
+                            t0, t1, t2, scratch, per)
         return
-    t2 = _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
-    _im2col_strided(xb, xo, xs, cb, co, cs, x.shape[0], x.shape[1], _table(t0), _table(t1), t2,
-                    step, run_lo, run_hi, inner_axis(cs, cols.shape), _line(cols))
+    _im2col_strided(xb, xo, xs, cb, co, cs, x.shape[0], x.shape[1], t0, t1, t2, step, run_lo,
+                    run_hi, inner, _line(cols))
 
 
 def _col2im_strided_call(cols, out, t0, t1, t2):
@@ -437,20 +433,18 @@ def _col2im_strided_call(cols, out, t0, t1, t2):
     patches in `cols` (N, K, L), any strides."""
     cb, co, cs = _flat(cols)
     ob, oo, os_ = _flat(out)
+    inner = inner_axis(cs, cols.shape)
     threads = get_num_threads()
-    blocks = scratch_blocks(out.shape, out.itemsize, threads, inner_axis(cs, cols.shape), True)
+    t0, t1, t2 = _table(t0), _table(t1), _table(t2)
+    blocks, elements = scratch_blocks(out.shape, out.itemsize, threads, inner, True)
     if blocks:
-        rows = -(-out.shape[3] // blocks)
-        scratch = np.empty((threads, out.size // out.shape[1] // out.shape[3] * rows),
-                           dtype=out.dtype)
+        scratch = np.empty((threads, elements), dtype=out.dtype)
         _col2im_batch_inner(cb, co, cs, ob, oo, os_, out.shape[0], out.shape[1], *out.shape[2:],
-                            _table(t0), _table(t1), _table(t2), scratch, blocks)
+                            t0, t1, t2, scratch, blocks)
         return
-    t2 = _table(t2)
     step, run_lo, run_hi = _last_axis_runs(t2)
-    _col2im_strided(cb, co, cs, ob, oo, os_, out.shape[0], out.shape[1], out.shape[2],
-                    out.shape[3], out.shape[4], _table(t0), _table(t1), t2, step, run_lo, run_hi,
-                    inner_axis(cs, cols.shape), _line(cols), get_num_threads())
+    _col2im_strided(cb, co, cs, ob, oo, os_, *out.shape, t0, t1, t2, step, run_lo, run_hi,
+                    inner, _line(cols), threads)
 
 
 @njit(parallel=True, **_JIT)
