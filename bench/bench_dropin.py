@@ -122,8 +122,6 @@ def primitive_calls(case: Case, dtype):
     buf_nlk = np.empty((n * l, kk), dtype)
     img = np.empty((n, c, h, w), dtype)
     img_nhwc = np.empty((n, h, w, c), dtype)
-    knl_view = buf_knl.reshape(kk, n, l).transpose(1, 0, 2)
-    cols6_src = cols_knl.reshape(kk, n, l).transpose(1, 0, 2)
 
     out = {}
 
@@ -136,57 +134,56 @@ def primitive_calls(case: Case, dtype):
     kw = dict(padding=p, stride=s)
     add("cs231n Cython im2col (KLN)",
         lambda: st.cs231n_im2col_cython(x, k, k, p, s),
-        lambda: st.nb_im2col(x, k, order="KLN", **kw),
-        lambda: st.nb_im2col(x, k, order="KLN", out=buf_kln, **kw),
+        lambda: im2col_nb.im2col(x, k, order="KLN", **kw),
+        lambda: im2col_nb.im2col(x, k, order="KLN", out=buf_kln, **kw),
         buf_kln.nbytes, x.nbytes)
     add("cs231n Cython col2im (KLN)",
         lambda: st.cs231n_col2im_cython(cols_kln, n, c, h, w, k, k, p, s),
-        lambda: st.nb_col2im(cols_kln, (h, w), k, order="KLN", n=n, **kw),
-        lambda: st.nb_col2im(cols_kln, (h, w), k, order="KLN", out=img, n=n, **kw),
+        lambda: im2col_nb.col2im(cols_kln, (h, w), k, order="KLN", **kw),
+        lambda: im2col_nb.col2im(cols_kln, (h, w), k, order="KLN", out=img, **kw),
         img.nbytes, cols_kln.nbytes)
     add("cs231n Cython col2im_6d (KNL)",
         lambda: st.cs231n_col2im_6d_cython(cols_knl.reshape(c, k, k, n, oh, ow), n, c, h, w, k, k, p, s),
-        lambda: st.nb_col2im(cols6_src, (h, w), k, order="NKL", n=n, **kw),
-        lambda: st.nb_col2im(cols6_src, (h, w), k, order="NKL", out=img, n=n, **kw),
+        lambda: im2col_nb.col2im(cols_knl, (h, w), k, order="KNL", **kw),
+        lambda: im2col_nb.col2im(cols_knl, (h, w), k, order="KNL", out=img, **kw),
         img.nbytes, cols_knl.nbytes)
     add("cs231n strides cols (KNL)",
         lambda: st.cs231n_strides_cols(x, k, k, p, s),
-        lambda: st.nb_im2col(x, k, order="NKL", out=np.empty((kk, n * l), dtype).reshape(kk, n, l)
-                             .transpose(1, 0, 2), **kw).transpose(1, 0, 2).reshape(kk, n * l),
-        lambda: (st.nb_im2col(x, k, order="NKL", out=knl_view, **kw), buf_knl)[1],
+        lambda: im2col_nb.im2col(x, k, order="KNL", **kw),
+        lambda: im2col_nb.im2col(x, k, order="KNL", out=buf_knl, **kw),
         buf_knl.nbytes, x.nbytes)
     add("cs231n im2col.py im2col (KLN)",
         lambda: st.cs231n_im2col_indices(x, k, k, p, s),
-        lambda: st.nb_im2col(x, k, order="KLN", **kw),
-        lambda: st.nb_im2col(x, k, order="KLN", out=buf_kln, **kw),
+        lambda: im2col_nb.im2col(x, k, order="KLN", **kw),
+        lambda: im2col_nb.im2col(x, k, order="KLN", out=buf_kln, **kw),
         buf_kln.nbytes, x.nbytes)
     add("cs231n im2col.py col2im (KLN)",
         lambda: st.cs231n_col2im_indices(cols_kln, n, c, h, w, k, k, p, s),
-        lambda: st.nb_col2im(cols_kln, (h, w), k, order="KLN", n=n, **kw),
-        lambda: st.nb_col2im(cols_kln, (h, w), k, order="KLN", out=img, n=n, **kw),
+        lambda: im2col_nb.col2im(cols_kln, (h, w), k, order="KLN", **kw),
+        lambda: im2col_nb.col2im(cols_kln, (h, w), k, order="KLN", out=img, **kw),
         img.nbytes, cols_kln.nbytes)
     add("book im2col (NLK)",
         lambda: st.book_im2col(x, k, k, s, p),
-        lambda: st.nb_im2col(x, k, order="NLK", **kw),
-        lambda: st.nb_im2col(x, k, order="NLK", out=buf_nlk, **kw),
+        lambda: im2col_nb.im2col(x, k, order="NLK", **kw),
+        lambda: im2col_nb.im2col(x, k, order="NLK", out=buf_nlk, **kw),
         buf_nlk.nbytes, x.nbytes)
     add("book col2im (NLK)",
         lambda: st.book_col2im(rows_nlk, x.shape, k, k, s, p),
-        lambda: st.nb_col2im(rows_nlk, (h, w), k, order="NLK", n=n, **kw),
-        lambda: st.nb_col2im(rows_nlk, (h, w), k, order="NLK", out=img, n=n, **kw),
+        lambda: im2col_nb.col2im(rows_nlk, (h, w), k, order="NLK", **kw),
+        lambda: im2col_nb.col2im(rows_nlk, (h, w), k, order="NLK", out=img, **kw),
         img.nbytes, rows_nlk.nbytes)
     add("numpy-ml im2col (NHWC in, KLN)",
         lambda: st.nml_im2col(X, (k, k), p4, s, 0),
-        lambda: st.nb_im2col(X.transpose(0, 3, 1, 2), k, padding=st.nml_pad(p4), stride=s,
+        lambda: im2col_nb.im2col(X.transpose(0, 3, 1, 2), k, padding=st.nml_pad(p4), stride=s,
                              dilation=1, order="KLN"),
-        lambda: st.nb_im2col(X.transpose(0, 3, 1, 2), k, padding=st.nml_pad(p4), stride=s,
+        lambda: im2col_nb.im2col(X.transpose(0, 3, 1, 2), k, padding=st.nml_pad(p4), stride=s,
                              dilation=1, order="KLN", out=buf_kln),
         buf_kln.nbytes, X.nbytes)
     add("numpy-ml col2im (KLN, NHWC out=)",
         lambda: st.nml_col2im(cols_kln, X.shape, (k, k), p4, s, 0),
-        lambda: st.nb_col2im(cols_kln, (h, w), k, padding=st.nml_pad(p4), stride=s, order="KLN", n=n),
-        lambda: st.nb_col2im(cols_kln, (h, w), k, padding=st.nml_pad(p4), stride=s, order="KLN",
-                             out=img_nhwc.transpose(0, 3, 1, 2), n=n),
+        lambda: im2col_nb.col2im(cols_kln, (h, w), k, padding=st.nml_pad(p4), stride=s, order="KLN"),
+        lambda: im2col_nb.col2im(cols_kln, (h, w), k, padding=st.nml_pad(p4), stride=s, order="KLN",
+                             out=img_nhwc.transpose(0, 3, 1, 2)),
         img.nbytes, cols_kln.nbytes)
     return out
 
@@ -297,9 +294,9 @@ def run_first_touch(rounds, log, dtype=np.float32):
         f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         if reuse:
-            st.nb_im2col(x, k, padding=p, stride=s, order="KLN", out=buf)
+            im2col_nb.im2col(x, k, padding=p, stride=s, order="KLN", out=buf)
         else:
-            st.nb_im2col(x, k, padding=p, stride=s, order="KLN")
+            im2col_nb.im2col(x, k, padding=p, stride=s, order="KLN")
         dt = time.perf_counter() - t0
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
         if others:
@@ -458,7 +455,7 @@ def main(argv=None):
         threads = [int(t) for t in args.threads.split(",")]
     else:
         threads = [1] if args.quick else sorted({1, im2col_nb.max_num_threads()})
-    print(f"CPU: {cpu}; im2col_nb {im2col_nb.__version__}, order=/out= API: {st.API_HAS_ORDER}; "
+    print(f"CPU: {cpu}; im2col_nb {im2col_nb.__version__}; "
           f"threads {threads}; {rounds} rounds")
     rows = []
     for nthreads in threads:
@@ -480,7 +477,7 @@ def main(argv=None):
         print(f"[{nthreads} thread(s)] " + "; ".join(f"{k}: {v}" for k, v in s.items()))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"cpu": cpu, "api_has_order": st.API_HAS_ORDER, "threads": threads,
+            json.dump({"cpu": cpu, "threads": threads,
                        "rows": rows, "summary": {str(k): v for k, v in summ.items()}}, fh, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as fh:

@@ -18,80 +18,15 @@ Each style has ``orig_*`` drivers (the original's way), ``ours_*`` drivers
 ``order=`` and ``out=``) and a conv layer forward + backward built three ways:
 on the original primitives, on ours, and on `im2col_nb.conv2d` and its
 gradients.
-
-While the installed im2col_nb has no ``order=`` / ``out=`` (checked once, by
-signature), the ``ours_*`` drivers fall back to the plain API plus explicit
-transposes and copies (marked ``API_HAS_ORDER = False``): same results,
-slower, and not copy-free.
 """
 
 from __future__ import annotations
-
-import inspect
 
 import numba
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 import im2col_nb
-
-API_HAS_ORDER = "order" in inspect.signature(im2col_nb.im2col).parameters
-
-
-# ---------------------------------------------------------------------------
-# im2col_nb with order= / out= (or, before that API, its emulation)
-# ---------------------------------------------------------------------------
-
-
-def _kln_from_nkl(cols):
-    n, k, l = cols.shape
-    return cols.transpose(1, 2, 0).reshape(k, l * n)
-
-
-def nb_im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, order="NKL", out=None):
-    """`im2col_nb.im2col`, with the emulation of ``order``/``out`` for older versions."""
-    if API_HAS_ORDER:
-        return im2col_nb.im2col(x, kernel_size, dilation, padding, stride, order=order, out=out)
-    cols = im2col_nb.im2col(np.ascontiguousarray(x), kernel_size, dilation, padding, stride)
-    n, k, l = cols.shape
-    if order == "NKL":
-        res = cols
-    elif order == "KLN":
-        res = np.ascontiguousarray(cols.transpose(1, 2, 0)).reshape(k, l * n)
-    elif order == "NLK":
-        res = np.ascontiguousarray(cols.transpose(0, 2, 1)).reshape(n * l, k)
-    else:
-        raise ValueError(order)
-    if out is not None:
-        np.copyto(out, res.reshape(out.shape))
-        return out
-    return res
-
-
-def nb_col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, order="NKL",
-              out=None, n=None):
-    """`im2col_nb.col2im`, with the emulation of ``order``/``out`` for older versions
-    (`n`, the batch size, is only needed by the emulation)."""
-    if API_HAS_ORDER:
-        return im2col_nb.col2im(cols, output_size, kernel_size, dilation, padding, stride,
-                                order=order, out=out)
-    if order == "NKL":
-        nkl = cols
-    elif order == "KLN":
-        k = cols.shape[0]
-        nkl = cols.reshape(k, -1, n).transpose(2, 0, 1)
-    elif order == "NLK":
-        k = cols.shape[-1]
-        nkl = cols.reshape(n, -1, k).transpose(0, 2, 1)
-    else:
-        raise ValueError(order)
-    res = im2col_nb.col2im(np.ascontiguousarray(nkl), output_size, kernel_size, dilation, padding,
-                           stride)
-    if out is not None:
-        np.copyto(out, res)
-        return out
-    return res
-
 
 def out_hw(h, w, fh, fw, pad, stride, dil=1):
     """Output size with symmetric padding `pad` (int) or ((top, bottom), (left, right))."""
@@ -300,7 +235,7 @@ def layer_cs231n_im2col(x, w, b, dout, pad, stride, ours=False, bufs=None):
     f, _, fh, fw = w.shape
     oh, ow = out_hw(h, wd, fh, fw, pad, stride)
     if ours:
-        x_cols = nb_im2col(x, (fh, fw), padding=pad, stride=stride, order="KLN")
+        x_cols = im2col_nb.im2col(x, (fh, fw), padding=pad, stride=stride, order="KLN")
     else:
         x_cols = cs231n_im2col_cython(x, fh, fw, pad, stride)
     res = w.reshape(f, -1).dot(x_cols) + b.reshape(-1, 1)
@@ -310,7 +245,7 @@ def layer_cs231n_im2col(x, w, b, dout, pad, stride, ours=False, bufs=None):
     dw = dout_r.dot(x_cols.T).reshape(w.shape)
     dx_cols = w.reshape(f, -1).T.dot(dout_r)
     if ours:
-        dx = nb_col2im(dx_cols, (h, wd), (fh, fw), padding=pad, stride=stride, order="KLN", n=n)
+        dx = im2col_nb.col2im(dx_cols, (h, wd), (fh, fw), padding=pad, stride=stride, order="KLN")
     else:
         dx = cs231n_col2im_cython(dx_cols, n, c, h, wd, fh, fw, pad, stride)
     return out, dx, dw, db
@@ -336,16 +271,12 @@ def layer_cs231n_fancy(x, w, b, dout, pad, stride, ours=False):
 
 def layer_cs231n_strides(x, w, b, dout, pad, stride, ours=False):
     """conv_forward_strides + conv_backward_strides: columns (C*fh*fw, N*OH*OW),
-    batch outermost; dx by col2im_6d_cython (or ours: im2col into, and col2im
-    from, the (N, K, L) view of that (K, N*L) buffer)."""
+    batch outermost; dx by col2im_6d_cython (or ours: order 'KNL')."""
     n, c, h, wd = x.shape
     f, _, fh, fw = w.shape
     oh, ow = out_hw(h, wd, fh, fw, pad, stride)
-    kk, l = c * fh * fw, oh * ow
     if ours:
-        x_cols = np.empty((kk, n * l), dtype=x.dtype)
-        nb_im2col(x, (fh, fw), padding=pad, stride=stride, order="NKL",
-                  out=x_cols.reshape(kk, n, l).transpose(1, 0, 2))
+        x_cols = im2col_nb.im2col(x, (fh, fw), padding=pad, stride=stride, order="KNL")
     else:
         x_cols = cs231n_strides_cols(x, fh, fw, pad, stride)
     res = w.reshape(f, -1).dot(x_cols) + b.reshape(-1, 1)
@@ -355,8 +286,8 @@ def layer_cs231n_strides(x, w, b, dout, pad, stride, ours=False):
     dw = dout_r.dot(x_cols.T).reshape(w.shape)
     dx_cols = w.reshape(f, -1).T.dot(dout_r)
     if ours:
-        dx = nb_col2im(dx_cols.reshape(kk, n, l).transpose(1, 0, 2), (h, wd), (fh, fw), padding=pad,
-                       stride=stride, order="NKL", n=n)
+        dx = im2col_nb.col2im(dx_cols, (h, wd), (fh, fw), padding=pad, stride=stride,
+                              order="KNL")
     else:
         dx = cs231n_col2im_6d_cython(dx_cols.reshape(c, fh, fw, n, oh, ow), n, c, h, wd, fh, fw,
                                      pad, stride)
@@ -369,7 +300,7 @@ def layer_book(x, w, b, dout, pad, stride, ours=False):
     f, _, fh, fw = w.shape
     oh, ow = out_hw(h, wd, fh, fw, pad, stride)
     if ours:
-        col = nb_im2col(x, (fh, fw), padding=pad, stride=stride, order="NLK")
+        col = im2col_nb.im2col(x, (fh, fw), padding=pad, stride=stride, order="NLK")
     else:
         col = book_im2col(x, fh, fw, stride, pad)
     col_w = w.reshape(f, -1).T
@@ -379,7 +310,7 @@ def layer_book(x, w, b, dout, pad, stride, ours=False):
     dw = np.dot(col.T, d).transpose(1, 0).reshape(f, c, fh, fw)
     dcol = np.dot(d, col_w.T)
     if ours:
-        dx = nb_col2im(dcol, (h, wd), (fh, fw), padding=pad, stride=stride, order="NLK", n=n)
+        dx = im2col_nb.col2im(dcol, (h, wd), (fh, fw), padding=pad, stride=stride, order="NLK")
     else:
         dx = book_col2im(dcol, x.shape, fh, fw, stride, pad)
     return out, dx, dw, db
@@ -395,7 +326,7 @@ def layer_nml(X, W, b, dZ, p, s, d=0, ours=False):
 
     def cols():
         if ours:
-            return nb_im2col(X.transpose(0, 3, 1, 2), (fr, fc), dilation=d + 1, padding=nml_pad(p),
+            return im2col_nb.im2col(X.transpose(0, 3, 1, 2), (fr, fc), dilation=d + 1, padding=nml_pad(p),
                              stride=s, order="KLN")
         return nml_im2col(X, W.shape, p, s, d)
 
@@ -408,8 +339,8 @@ def layer_nml(X, W, b, dZ, p, s, d=0, ours=False):
     dX_col = W_col.T @ dZ_col
     if ours:
         dX = np.empty((n, h, w, c), dtype=X.dtype)
-        nb_col2im(dX_col, (h, w), (fr, fc), dilation=d + 1, padding=nml_pad(p), stride=s,
-                  order="KLN", out=dX.transpose(0, 3, 1, 2), n=n)
+        im2col_nb.col2im(dX_col, (h, w), (fr, fc), dilation=d + 1, padding=nml_pad(p), stride=s,
+                  order="KLN", out=dX.transpose(0, 3, 1, 2))
     else:
         dX = nml_col2im(dX_col, X.shape, W.shape, p, s, d).transpose(0, 2, 3, 1)
     return Z, dX, dW, dB

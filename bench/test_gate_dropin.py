@@ -27,10 +27,6 @@ SETTLE_S = 0.02
 N, C, H, W, K, PAD, STRIDE = 32, 16, 28, 28, 3, 1, 1
 OH, OW = st.out_hw(H, W, K, K, PAD, STRIDE)
 
-needs_order = pytest.mark.skipif(not st.API_HAS_ORDER,
-                                 reason="this im2col_nb has no order=/out= (the drop-in API)")
-
-
 @pytest.fixture(scope="module")
 def thresholds():
     return suite.load_thresholds()
@@ -50,7 +46,6 @@ def medians(calls):
     return meds
 
 
-@needs_order
 def test_col2im_kln_beats_the_cython_loops(gate_results, thresholds):
     """col2im on CS231n's batch-innermost columns (C*k*k, L*N) against the
     serial port of col2im_cython's loop nest (np.zeros, += into the padded
@@ -64,7 +59,6 @@ def test_col2im_kln_beats_the_cython_loops(gate_results, thresholds):
           f"col2im KLN {t_ours * 1e3:.2f} ms, Cython port {t_orig * 1e3:.2f} ms")
 
 
-@needs_order
 def test_im2col_nlk_beats_the_book(gate_results, thresholds):
     """im2col into the book's rows (N*OH*OW, C*k*k) against its np.pad +
     strided slice copies + transpose copy, both allocating their result."""
@@ -77,7 +71,6 @@ def test_im2col_nlk_beats_the_book(gate_results, thresholds):
           f"im2col NLK {t_ours * 1e3:.2f} ms, book {t_orig * 1e3:.2f} ms")
 
 
-@needs_order
 def test_no_input_sized_copy(gate_results, thresholds):
     """numpy-ml's layouts: im2col of an NHWC array's NCHW view into a reused
     (C*k*k, L*N) buffer, col2im from it into an NHWC buffer's NCHW view. The
