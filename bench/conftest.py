@@ -99,6 +99,14 @@ def quick(request) -> bool:
 
 
 @pytest.fixture(scope="session")
+def thresholds():
+    """bench/thresholds.json: each gate's threshold, target and measurements."""
+    import suite
+
+    return suite.load_thresholds()
+
+
+@pytest.fixture(scope="session")
 def gate_results():
     """Gates append (name, measured, threshold, passed, details) here; printed at the end."""
     return _GATE_RESULTS

@@ -473,3 +473,13 @@ def memory_probe(layer: Layer, impl: str, dtype=np.float32, budget: int | None =
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed for {impl} on {layer}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def check_gate(gate_results, thresholds, key, measured, details=""):
+    """Record one gate figure (for the terminal summary) and fail the test
+    when `measured` is under the threshold of `key` in thresholds.json."""
+    threshold = float(thresholds[key]["threshold"])
+    passed = measured >= threshold
+    gate_results.append((key, measured, threshold, passed, details))
+    assert passed, (f"{key}: measured {measured:.3f} < threshold {threshold:.3f} "
+                    f"(target {thresholds[key].get('target')}) {details}")

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import suite
+from suite import check_gate as check
 
 pytestmark = pytest.mark.gate
 
@@ -27,19 +28,6 @@ pytestmark = pytest.mark.gate
 GATE_LAYERS = ("lenet-c1", "cifar", "resnet18-conv1", "r18-l2", "r18-l3", "r18-l4", "downsample",
                "pointwise")
 ROUNDS = 7
-
-
-@pytest.fixture(scope="module")
-def thresholds():
-    return suite.load_thresholds()
-
-
-def check(gate_results, thresholds, key, measured, details=""):
-    threshold = float(thresholds[key]["threshold"])
-    passed = measured >= threshold
-    gate_results.append((key, measured, threshold, passed, details))
-    assert passed, (f"{key}: measured {measured:.3f} < threshold {threshold:.3f} "
-                    f"(target {thresholds[key].get('target')}) {details}")
 
 
 def _per_layer(impl_a: str, impl_b: str, layers=GATE_LAYERS, rounds=ROUNDS,

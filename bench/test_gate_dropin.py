@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 import dropin_styles as st
 import im2col_nb
 import suite
+from suite import check_gate as check
 from im2col_nb.cli.timing import traced_peak
 
 pytestmark = pytest.mark.gate
@@ -26,18 +27,6 @@ SETTLE_S = 0.02
 # 28x28, 3x3 kernel, padding 1, stride 1.
 N, C, H, W, K, PAD, STRIDE = 32, 16, 28, 28, 3, 1, 1
 OH, OW = st.out_hw(H, W, K, K, PAD, STRIDE)
-
-@pytest.fixture(scope="module")
-def thresholds():
-    return suite.load_thresholds()
-
-
-def check(gate_results, thresholds, key, measured, details=""):
-    threshold = float(thresholds[key]["threshold"])
-    passed = measured >= threshold
-    gate_results.append((key, measured, threshold, passed, details))
-    assert passed, (f"{key}: measured {measured:.3f} < threshold {threshold:.3f} "
-                    f"(target {thresholds[key].get('target')}) {details}")
 
 
 def medians(calls):

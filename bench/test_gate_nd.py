@@ -17,23 +17,11 @@ from threadpoolctl import threadpool_limits
 
 import im2col_nb
 import suite
+from suite import check_gate as check
 
 pytestmark = pytest.mark.gate
 
 ROUNDS = 7
-
-
-@pytest.fixture(scope="module")
-def thresholds():
-    return suite.load_thresholds()
-
-
-def check(gate_results, thresholds, key, measured, details=""):
-    threshold = float(thresholds[key]["threshold"])
-    passed = measured >= threshold
-    gate_results.append((key, measured, threshold, passed, details))
-    assert passed, (f"{key}: measured {measured:.3f} < threshold {threshold:.3f} "
-                    f"(target {thresholds[key].get('target')}) {details}")
 
 
 def test_conv3d_near_bare_gemm(gate_results, thresholds):
