@@ -258,8 +258,10 @@ def test_backends_expose_the_same_functions():
 
     # Only the tile kernels calling BLAS from Numba are Numba's alone (the NumPy
     # backend runs the same tiles from _conv_gemm's Python driver).
+    # Winograd's kernels likewise (the NumPy twin runs where they cannot).
     assert numba_mod.NUMBA_ONLY == ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw",
-                                    "conv_shift_nhwc", "weight_grad_tiles_nchw")
+                                    "conv_shift_nhwc", "conv_winograd", "weight_grad_tiles_nchw",
+                                    "winograd_filter_transform")
     assert public(numba_mod) - set(numba_mod.NUMBA_ONLY) == public(numpy_mod)
     for name in ("im2col", "col2im", "im2row_nhwc", "conv2d_direct_nchw", "conv2d_direct_nhwc"):
         assert name in public(numpy_mod)

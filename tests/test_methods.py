@@ -66,17 +66,19 @@ def test_auto_picks_pointwise_shift_and_im2col_where_documented():
             np.zeros((64, 64, 3, 3), np.float32), padding=1).machine.find("from Numba") < 0:
         pytest.skip("the shifted GEMMs need the Numba backend and NumPy's BLAS")
     x = np.zeros((8, 64, 56, 56), np.float32)
-    assert explain("conv2d", x, np.zeros((64, 64, 3, 3), np.float32), padding=1).method == "shift"
+    assert explain("conv2d", x, np.zeros((64, 64, 5, 5), np.float32), padding=2).method == "shift"
+    assert explain("conv2d", x, np.zeros((64, 64, 3, 3), np.float32),
+                   padding=1).method.startswith("winograd")
     assert explain("conv2d", x, np.zeros((128, 64, 1, 1), np.float32)).method == "pointwise"
     assert explain("conv2d", x, np.zeros((128, 64, 3, 3), np.float32), stride=2).method == "im2col"
     # few channels (the fitted rule: shift needs >= 32) and tiny problems stay on im2col
     assert explain("conv2d", x[:, :3], np.zeros((64, 3, 3, 3), np.float32), padding=1).method == "im2col"
     assert explain("conv2d", x[:1, :, :8, :8], np.zeros((64, 64, 3, 3), np.float32)).method == "im2col"
     # a budget too small for one row of shifted GEMMs: auto falls back, forcing says why
-    assert explain("conv2d", x, np.zeros((64, 64, 3, 3), np.float32), padding=1,
+    assert explain("conv2d", x, np.zeros((64, 64, 5, 5), np.float32), padding=2,
                    max_workspace_bytes=4096).method == "im2col"
     with pytest.raises(ValueError, match="exceeds the workspace budget"):
-        conv2d(x, np.zeros((64, 64, 3, 3), np.float32), padding=1, method="shift",
+        conv2d(x, np.zeros((64, 64, 5, 5), np.float32), padding=2, method="shift",
                max_workspace_bytes=4096)
 
 
@@ -88,10 +90,11 @@ def test_direct_method_is_conv2d_direct():
     assert explain(im2col_nb.conv2d_direct, x, w).method == "direct"
 
 
-@pytest.mark.parametrize("method", ["winograd", "", None, 3, "AUTO "])
+@pytest.mark.parametrize("method", ["fft", "winograd3", "", None, 3, "AUTO "])
 def test_unknown_method_is_a_value_error_listing_the_methods(method):
     with pytest.raises(ValueError, match=r"`method` must be one of 'auto', 'im2col', 'pointwise', "
-                                         r"'shift', 'direct', got"):
+                                         r"'shift', 'winograd', 'winograd2', 'winograd4', "
+                                         r"'winograd6', 'direct', got"):
         conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), method=method)
 
 
@@ -105,7 +108,8 @@ def test_method_names_are_case_insensitive_and_empty_problems_check_them():
 def test_explain_reports_every_candidate_and_the_machine():
     x, w = np.zeros((2, 3, 16, 16), np.float32), np.zeros((8, 3, 3, 3), np.float32)
     choice = explain("conv2d", x, w, stride=2)
-    assert [c.name for c in choice.candidates] == list(METHODS)
+    assert [c.name for c in choice.candidates] == ["im2col", "pointwise", "shift", "winograd",
+                                                   "winograd2", "winograd4", "winograd6", "direct"]
     pointwise = choice.candidates[1]
     assert not pointwise.supported and "1x1" in pointwise.reason and pointwise.estimate is None
     assert choice.method == min((c for c in choice.candidates if c.supported),

@@ -354,8 +354,8 @@ def _njit_functions(path):
 
 def test_no_blas_inside_numba_kernels():
     """No Numba kernel calls np.dot / matmul / einsum / linalg: GEMM runs in
-    the Python wrappers, between kernel calls, except in the conv2d tile
-    kernels (NCHW, NHWC), which call the GEMM function they are given (NumPy's cblas_?gemm)
+    the Python wrappers, between kernel calls, except in the conv2d tile,
+    shifted-GEMM and Winograd kernels (NCHW, NHWC), which call the GEMM function they are given (NumPy's cblas_?gemm)
     while BLAS is limited to one thread (test_conv_gemm checks that), so BLAS
     threads never start inside a parallel region (no oversubscription)."""
     blas_names = {"dot", "matmul", "einsum", "inner", "outer", "tensordot", "vdot", "linalg"}
@@ -380,7 +380,9 @@ def test_no_blas_inside_numba_kernels():
                                   ("gemm.py", "_conv_tiles_nhwc"),
                                   ("gemm.py", "_weight_grad_tiles_nchw"),
                                   ("shift.py", "_conv_shift_nchw"),
-                                  ("shift.py", "_conv_shift_nhwc")]
+                                  ("shift.py", "_conv_shift_nhwc"),
+                                  ("winograd.py", "_winograd_nchw"),
+                                  ("winograd.py", "_winograd_nhwc")]
 
 
 # ---------------------------------------------------------------------------

@@ -68,14 +68,19 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
     x_big = arr(2, 16, 24, 24)
     w_big = arr(16, 16, 3, 3)        # 2 images x 2 * 16 * 144 * 576 flops = 5.3 MFLOP
     calls += [
-        ("conv2d NCHW tiled", "conv2d", (x_big, w_big), dict(padding=1)),
+        ("conv2d NCHW tiled", "conv2d", (x_big, w_big), dict(padding=1, method="im2col")),
         ("conv2d NHWC tiled", "conv2d", (np.ascontiguousarray(x_big.transpose(0, 2, 3, 1)), w_big),
-         dict(padding=1, layout="NHWC")),
+         dict(padding=1, layout="NHWC", method="im2col")),
         # 32 channels, stride 1: the shifted-GEMM kernels (21 MFLOP)
         ("conv2d NCHW shifted", "conv2d", (arr(2, 32, 24, 24), arr(32, 32, 3, 3)),
-         dict(padding=1)),
+         dict(padding=1, method="shift")),
         ("conv2d NHWC shifted", "conv2d", (arr(2, 24, 24, 32), arr(32, 32, 3, 3)),
-         dict(padding=1, layout="NHWC")),
+         dict(padding=1, layout="NHWC", method="shift")),
+        # Winograd: the filter transform and each layout's tile kernel
+        ("conv2d NCHW winograd", "conv2d", (x_big, w_big), dict(padding=1, method="winograd")),
+        ("conv2d NHWC winograd", "conv2d", (np.ascontiguousarray(x_big.transpose(0, 2, 3, 1)),
+                                            w_big), dict(padding=1, layout="NHWC",
+                                                         method="winograd")),
         # and the weight gradient's tile kernel
         ("conv2d_weight_grad NCHW tiled", "conv2d_weight_grad", (x_big, w_big.shape, x_big),
          dict(padding=1)),

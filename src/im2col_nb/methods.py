@@ -214,7 +214,7 @@ def explain(op, *args, **kwargs):
     >>> choice.method
     'pointwise'
     >>> [c.name for c in choice.candidates]
-    ['im2col', 'pointwise', 'shift', 'direct']
+    ['im2col', 'pointwise', 'shift', 'winograd', 'winograd2', 'winograd4', 'winograd6', 'direct']
 
     The gradients and the transposed convolution take the same arguments as
     their functions:

@@ -26,6 +26,7 @@ from .._core.geometry import Geometry
 from .._core.workspace import chunking, chunks, scratch
 from . import plan as _plan
 from .conv_gemm import conv_nchw, conv_nhwc, weight_grad_nchw
+from .conv_winograd import winograd_driver
 
 __all__ = ["chunk_count", "col2im_chunking", "flipped_transposed", "full_correlation", "input_grad_col2im",
            "input_grad_full", "input_grad_pointwise", "weight_grad_im2col",
@@ -68,8 +69,13 @@ def flipped_transposed(weight: np.ndarray, groups: int) -> np.ndarray:
 def input_grad_full(go, weight, out, full: Geometry, groups, layout, budget, conv_method) -> None:
     """``out = conv2d(go, flipped_transposed(weight))`` with the geometry
     `full` (`full_correlation`), by conv2d's method `conv_method`."""
+    kernel = flipped_transposed(weight, groups)
+    if conv_method.startswith("winograd"):
+        m = None if conv_method == "winograd" else int(conv_method[8:])
+        winograd_driver(go, kernel, None, out, full, groups, layout, budget, m)
+        return
     driver = conv_nchw if layout == "NCHW" else conv_nhwc
-    driver(go, flipped_transposed(weight, groups), None, out, full, groups, budget, conv_method)
+    driver(go, kernel, None, out, full, groups, budget, conv_method)
 
 
 def input_grad_pointwise(go, weight, out, geom, groups, layout, budget) -> None:

@@ -7,6 +7,10 @@ im2col     patch-matrix tiles, one GEMM per tile (any size)  everything
 pointwise  the input is the patch matrix: GEMMs on it        1x1, stride 1, no pad
 shift      kh*kw GEMMs on shifted views, no patch matrix     stride 1, groups 1,
                                                              Numba backend
+winograd   Winograd F(m x m, 3 x 3): (m+2)**2 GEMMs of        3x3, stride 1,
+winograd2  transformed tiles, 2.25-5x fewer multiplies;       dilation 1
+winograd4  'winograd' is the tile size with the lowest
+winograd6  estimate among those auto accepts for the dtype
 direct     direct loops, no GEMM (the baseline)              everything
 ========== ================================================ =====================
 
@@ -16,7 +20,9 @@ threads, float32, the benchmark layers of ``bench/suite.py``; rerun with
 bench/report.py out.json``): patch-matrix tiles measured 1.03-1.2x, the
 pointwise GEMMs about 1.0x, shifted GEMMs 0.85-1.09x where
 `plan._uses_shift` holds and 1.18-5.6x where it does not, the direct loops
-about 5x. ``auto`` picks the lowest.
+about 5x; Winograd's estimate is a cost model of its GEMMs and transforms
+(``conv_winograd.estimate``, fitted on ``bench/bench_winograd.py``).
+``auto`` picks the lowest.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.backend import backend_module
+from . import conv_winograd as _wino
 from . import plan as _plan
 from .conv_gemm import conv_nchw, conv_nhwc
 from .conv_nd import explain_planar, run_planar
@@ -48,6 +55,41 @@ def _gemm(method: str):
         driver = conv_nchw if call.layout == "NCHW" else conv_nhwc
         driver(call.x, call.weight, call.bias, out, call.geom, call.groups, budget, method)
     return run
+
+
+def _winograd(m):
+    def run(call, out, budget):
+        _wino.winograd_driver(call.x, call.weight, call.bias, out, call.geom, call.groups,
+                              call.layout, budget, m)
+    return run
+
+
+def _winograd_supports(m):
+    def supports(problem, machine):
+        reason = _wino.supports(problem, machine, m)
+        if reason is None and m is None and not any(
+                _wino.plan_winograd(problem, machine, size) is not None
+                for size in _wino.auto_tiles(problem.dtype)):
+            reason = "no tile size auto accepts fits the workspace budget"
+        return reason
+    return supports
+
+
+def _winograd_estimate(m):
+    def estimate(problem, machine):
+        return _wino.estimate(problem, machine,
+                              _wino.best_tile(problem, machine) if m is None else m)
+    return estimate
+
+
+def _winograd_bound(m):
+    def skip(problem):
+        dtype = np.dtype(problem.dtype)
+        if m is None or m in _wino.auto_tiles(dtype):
+            return None
+        return (f"its rounding error bound in {dtype} ({_wino.ERROR_BOUND[(dtype, m)]:g} of the "
+                f"largest output) exceeds {_wino.AUTO_BOUND[dtype]:g}")
+    return skip
 
 
 def _direct(call, out, budget):
@@ -116,6 +158,16 @@ register(Method("conv2d", "shift",
                 "stride 1: one GEMM per kernel tap on a shifted view of the zero-bordered "
                 "input, no patch matrix (Numba backend)",
                 _shift_supports, _shift_estimate, _gemm("shift")))
+register(Method("conv2d", "winograd",
+                "3x3 stride 1: Winograd F(m x m, 3 x 3), (m+2)**2 GEMMs of transformed tiles, "
+                "the tile size auto accepts for the dtype with the lowest estimate",
+                _winograd_supports(None), _winograd_estimate(None), _winograd(None)))
+for _m in _wino.TILE_SIZES:
+    register(Method("conv2d", f"winograd{_m}",
+                    f"3x3 stride 1: Winograd F({_m}x{_m}, 3x3), {(_m + 2) ** 2} GEMMs of "
+                    f"transformed tiles ({9 * _m * _m / (_m + 2) ** 2:.2f}x fewer multiplies)",
+                    _winograd_supports(_m), _winograd_estimate(_m), _winograd(_m),
+                    auto_skip=_winograd_bound(_m)))
 register(Method("conv2d", "direct",
                 "direct loops without a patch matrix or BLAS: the baseline",
                 _everything, lambda p, m: 5.0, _direct))
@@ -151,6 +203,9 @@ def describe_plan(problem, machine, method: str) -> str:
         return "nothing to compute (an empty axis)"
     if method == "direct":
         return "direct loops over output planes (NCHW) or rows (NHWC), no workspace"
+    if method.startswith("winograd"):
+        m = int(method[8:]) if method != "winograd" else _wino.best_tile(problem, machine)
+        return _wino.plan_winograd(problem, machine, m).describe()
     return gemm_plan(problem, machine, method).describe()
 
 

@@ -143,6 +143,9 @@ def _full_estimate(problem, machine):
         # conv2d's pointwise GEMMs on grad_output, after a copy of the weight
         return INPUT_POINTWISE + 0.05
     full = full_problem(problem)
+    chosen = choose_conv2d(full, machine.budget)
+    if chosen.name.startswith("winograd"):  # conv2d's estimate, plus flipping the weight
+        return chosen.estimate(full, machine) + 0.02
     # Pays when it runs as shifted GEMMs (no patch matrix, no col2im), or the
     # input has at least as many channels as there are filters (its patch
     # matrix is then no bigger than the C*kh*kw x positions col2im sums).

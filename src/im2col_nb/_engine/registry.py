@@ -15,6 +15,11 @@ problem's data (``exact(problem)``: None, or why not -- e.g. a weight
 holding inf or NaN that the method would multiply by zero padding). Such a
 method is never chosen for that problem: ``auto`` skips it, and a call
 that forces it runs the ``auto`` choice instead, which `explain` shows.
+
+A method may also be one ``auto`` never picks for a problem although it
+runs it exactly (``auto_skip(problem)``: None, or why not -- e.g. a
+Winograd tile size whose rounding error exceeds the bound promised for
+the dtype); forcing it runs it.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class Method:
         None if the method's result is exact for `problem`'s data (the
         default), else why not: the method is then never chosen, even when
         forced (the ``auto`` choice runs instead).
+    auto_skip : callable ``(problem) -> str | None``, optional
+        None if ``auto`` may pick the method for `problem` (the default),
+        else why not; forcing it still runs it.
     """
 
     op: str
@@ -65,6 +73,7 @@ class Method:
     estimate: Callable
     run: Callable = field(repr=False)
     exact: Callable | None = field(default=None, repr=False)
+    auto_skip: Callable | None = field(default=None, repr=False)
 
     def unable(self, problem, machine) -> str | None:
         """Why the method cannot run `problem` exactly here, or None."""
@@ -81,6 +90,7 @@ class Candidate:
     name: str
     estimate: float | None
     reason: str | None
+    skipped: str | None = None   # why `auto` does not pick it (it runs when forced)
 
     @property
     def supported(self) -> bool:
@@ -106,7 +116,9 @@ def candidates(op: str, problem, machine) -> list[Candidate]:
     out = []
     for m in methods(op):
         reason = m.unable(problem, machine)
-        out.append(Candidate(m.name, None if reason else float(m.estimate(problem, machine)), reason))
+        skipped = None if reason or m.auto_skip is None else m.auto_skip(problem)
+        out.append(Candidate(m.name, None if reason else float(m.estimate(problem, machine)), reason,
+                             skipped))
     return out
 
 
@@ -121,7 +133,8 @@ def check_method(op: str, method) -> str:
 
 def choose(op: str, problem, machine, method="auto") -> Method:
     """The method to run: the one forced by `method`, or under ``"auto"`` the
-    supported method with the lowest estimate. A forced method that runs
+    supported method with the lowest estimate (skipping those whose
+    `Method.auto_skip` gives a reason). A forced method that runs
     the problem but would not be exact for its data (`Method.exact`) gives
     way to the ``auto`` choice.
 
@@ -146,7 +159,7 @@ def choose(op: str, problem, machine, method="auto") -> Method:
             return chosen
     best = None
     for c in candidates(op, problem, machine):
-        if c.supported and (best is None or c.estimate < best.estimate):
+        if c.supported and c.skipped is None and (best is None or c.estimate < best.estimate):
             best = c
     if best is None:  # every op registers a method that supports everything
         raise RuntimeError(f"no method of {op} supports this problem")
@@ -220,6 +233,8 @@ class Choice:
             mark = "  <- runs" if c.name == self.method else ""
             value = f"{c.estimate:5.2f}" if c.supported else "    -"
             note = "" if c.supported else f"  cannot: {c.reason}"
+            if c.supported and c.skipped:
+                note = f"  not for auto: {c.skipped}"
             lines.append(f"  {c.name:<10} {value}{note}{mark}")
         return "\n".join(lines)
 

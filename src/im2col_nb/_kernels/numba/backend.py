@@ -22,6 +22,8 @@ from .pool_reduce import (
 from .shift import conv_shift_nchw, conv_shift_nhwc
 from .unfold_nd import col2im_nd, im2col_nd
 from .unfold_strided import col2im_strided, first_touch, im2col_strided
+from .winograd import conv_winograd
+from .winograd import filter_transform as winograd_filter_transform
 
 NAME = "numba"
 
@@ -35,14 +37,14 @@ SERIAL = ("im2col_tile", "im2row_tile", "scatter_folded")
 # GEMM symbol found) conv2d runs the same tiles from its Python driver (and
 # the weight gradient its whole-batch im2col + batched matmul).
 NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw", "conv_shift_nhwc",
-              "weight_grad_tiles_nchw")
+              "conv_winograd", "weight_grad_tiles_nchw", "winograd_filter_transform")
 
 __all__ = [
     "NAME", "NUMBA_ONLY", "SERIAL",
     "avg_pool2d_backward", "avg_pool2d_direct", "avg_pool2d_reduce_cols", "avg_pool2d_reduce_rows",
     "col2im", "col2im_nd", "col2im_strided", "first_touch", "im2col_strided", "conv2d_direct_nchw", "conv2d_direct_nhwc", "conv_shift_nchw", "conv_shift_nhwc",
-    "conv_tiles_nchw", "conv_tiles_nhwc", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc", "im2row_tile",
+    "conv_tiles_nchw", "conv_tiles_nhwc", "conv_winograd", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc", "im2row_tile",
     "max_pool2d_backward", "max_pool2d_direct", "max_pool2d_reduce_cols", "max_pool2d_reduce_rows",
-    "row2im_nhwc", "scatter_folded", "weight_grad_tiles_nchw",
+    "row2im_nhwc", "scatter_folded", "weight_grad_tiles_nchw", "winograd_filter_transform",
     "avg_pool_nd", "avg_pool_nd_backward", "max_pool_nd", "max_pool_nd_backward",
 ]

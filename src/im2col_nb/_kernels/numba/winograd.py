@@ -1,0 +1,425 @@
+"""Winograd F(m x m, 3 x 3) convolution: transforms in Numba, GEMMs in BLAS.
+
+A tile is m x m outputs of one image, read from the (m+2) x (m+2) inputs
+under it; tiles are numbered image by image, row by row, and dealt out in
+chunks of `chunk` tiles, worker w taking chunks w, w + workers, ... Per
+chunk, in the worker's own scratch (sized to stay near its L2 cache):
+
+1. the input transform ``V = B^T d B`` of every channel of every tile,
+   stored as ``a*a`` matrices (one per element of the transformed tile);
+2. ``a*a`` GEMMs ``M[e] = U[e] @ V[e]`` (per group) by NumPy's BLAS, called
+   from the kernel (``U = G g G^T``, the transformed weight);
+3. the output transform ``Y = A^T M A`` of every filter of every tile, plus
+   the bias, written into the output (edge tiles: only their rows and
+   columns inside it).
+
+Each transform is two passes of one matrix (rows of the tile, then its
+columns), every pass a loop over a contiguous run -- the chunk's tiles
+(NCHW) or the channels / filters (NHWC) -- that LLVM vectorises; zero
+entries of the matrices are skipped. Input positions outside the image
+(padding, the last tiles' overhang) read as zeros, without a padded copy
+of the input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._jit import JIT_OPTIONS as _JIT
+from ._jit import valid_range
+
+
+@njit(inline="always", **_JIT)
+def _combine(coef, row, src, s0, s_step, dst, d0, count):
+    # dst[d0 + p] = sum_k coef[row, k] * src[s0 + k*s_step + p] for p < count:
+    # one row of a transform matrix applied along a strided axis, `count`
+    # contiguous lanes at a time; zero coefficients cost nothing
+    # (unsigned offsets: no negative-index wraparound check, so the lane
+    # loops vectorise)
+    first = True
+    lanes = np.uint64(count)
+    d = np.uint64(d0)
+    for k in range(coef.shape[1]):
+        b = coef[row, k]
+        if b != 0.0:
+            s = np.uint64(s0 + k * s_step)
+            if first:
+                for p in range(lanes):
+                    dst[d + p] = b * src[s + p]
+                first = False
+            else:
+                for p in range(lanes):
+                    dst[d + p] += b * src[s + p]
+    if first:
+        for p in range(lanes):
+            dst[d + p] = 0.0
+
+
+@njit(inline="always", **_JIT)
+def _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top, pad_left, m, tiles_h,
+                tiles_w, r0, n_rows, chunk):
+    # V[:, c, :P] of the chunk's P = n_rows*tiles_w tiles (tile p =
+    # lr*tiles_w + tw is tile tw of the chunk's row lr): first d[k*a + j, p]
+    # = x[h0 + k, w0 + j] of tile p (its first input row h0, column w0 =
+    # tw*m - pad_left; along a tile row, input (k, j) of consecutive tiles
+    # is m columns apart), zero outside the image; then B^T d B in two
+    # passes of P lanes: t[i*a + j] = sum_k bt[i, k] d[k*a + j], then
+    # V[i*a + j, c] = sum_k bt[j, k] t[i*a + k]. Returns the sum of the
+    # inputs read times zero: NaN if one of them is inf or NaN.
+    a = m + 2
+    probe = 0.0
+    step = np.uint64(m)
+    count = n_rows * tiles_w
+    for lr in range(n_rows):
+        n = (r0 + lr) // tiles_h
+        h0 = ((r0 + lr) - n * tiles_h) * m - pad_top
+        plane = (n * channels + c) * height
+        for k in range(a):
+            h = h0 + k
+            for j in range(a):
+                dst = np.uint64((k * a + j) * chunk + lr * tiles_w)
+                if h < 0 or h >= height:
+                    lo, hi = 0, 0
+                else:
+                    lo, hi = valid_range(j - pad_left, m, width, tiles_w)
+                for tw in range(lo):
+                    d[dst + tw] = 0.0
+                if hi > lo:  # tiles lo..hi-1 read columns inside the image
+                    src = np.uint64((plane + h) * width + lo * m + j - pad_left)
+                    first = dst + np.uint64(lo)
+                    for q in range(np.uint64(hi - lo)):
+                        value = xf[src + q * step]
+                        d[first + q] = value
+                        probe += value * 0.0
+                for tw in range(hi, tiles_w):
+                    d[dst + tw] = 0.0
+    for i in range(a):
+        for j in range(a):
+            _combine(bt, i, d, j * chunk, a * chunk, t, (i * a + j) * chunk, count)
+    for i in range(a):
+        for j in range(a):
+            _combine(bt, j, t, i * a * chunk, chunk, v, ((i * a + j) * channels + c) * chunk,
+                     count)
+    return probe
+
+
+@njit(inline="always", **_JIT)
+def _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h, tiles_w, r0,
+                 n_rows, chunk):
+    # Y = A^T M A of filter f for the chunk's tiles, plus `value`, into the
+    # output: t[i*a + j] = sum_k at[i, k] M[k*a + j, f], then Y[i*m + j] =
+    # sum_k at[j, k] t[i*a + k] into d; output (i, j) of consecutive tiles
+    # of a row lies m columns apart; the last tiles of a row or image keep
+    # what is inside the output.
+    a = m + 2
+    step = np.uint64(m)
+    count = n_rows * tiles_w
+    for i in range(m):
+        for j in range(a):
+            _combine(at, i, mm, (j * filters + f) * chunk, a * filters * chunk, t,
+                     (i * a + j) * chunk, count)
+    for i in range(m):
+        for j in range(m):
+            _combine(at, j, t, i * a * chunk, chunk, d, (i * m + j) * chunk, count)
+    for lr in range(n_rows):
+        n = (r0 + lr) // tiles_h
+        oh0 = ((r0 + lr) - n * tiles_h) * m
+        for i in range(min(m, out_h - oh0)):
+            dst = np.uint64(((n * filters + f) * out_h + oh0 + i) * out_w)
+            for j in range(m):
+                src = np.uint64((i * m + j) * chunk + lr * tiles_w)
+                for tw in range(np.uint64((out_w - j + m - 1) // m)):
+                    of[dst + tw * step + np.uint64(j)] = d[src + tw] + value
+
+
+@njit(parallel=True, **_JIT)
+def _filter_transform(w_t, g, u, work):
+    # U[i*a + j, f, :] = (G w[f] G^T)[i, j] for every channel at once: w_t
+    # (F, 3, 3, Cg) the weight with its channels innermost, g (a, 3) float64,
+    # u (a*a, F, Cg); work (workers, a*3*Cg) float64: t = G w[f], each U
+    # entry summed in float64 and rounded once into u's dtype.
+    filters, cg = w_t.shape[0], w_t.shape[3]
+    a = g.shape[0]
+    workers = work.shape[0]
+    wf = w_t.reshape(w_t.size)
+    uf = u.reshape(u.size)
+    lanes = np.uint64(cg)
+    for worker in prange(workers):
+        t = work[worker]
+        for f in range(worker, filters, workers):
+            for i in range(a):
+                for col in range(3):
+                    dst = np.uint64((i * 3 + col) * cg)
+                    for c in range(lanes):
+                        t[dst + c] = 0.0
+                    for k in range(3):
+                        b = g[i, k]
+                        if b != 0.0:
+                            src = np.uint64(((f * 3 + k) * 3 + col) * cg)
+                            for c in range(lanes):
+                                t[dst + c] += b * wf[src + c]
+            for i in range(a):
+                row = np.uint64(i * 3 * cg)
+                for j in range(a):
+                    g0, g1, g2 = g[j, 0], g[j, 1], g[j, 2]
+                    dst = np.uint64(((i * a + j) * filters + f) * cg)
+                    for c in range(lanes):
+                        uf[dst + c] = (g0 * t[row + c] + g1 * t[row + lanes + c]
+                                       + g2 * t[row + 2 * lanes + c])
+
+
+def filter_transform(weight, m, workers, u):
+    """``u (a*a, F, C/groups)`` = G g G^T of every kernel of `weight` (F,
+    C/groups, 3, 3), in the weight's dtype, summed in float64."""
+    from ..._core.winograd import matrices
+
+    filters, cg = weight.shape[:2]
+    a = m + 2
+    workers = max(1, min(workers, filters))
+    _filter_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), matrices(m)[1], u,
+                      np.empty((workers, a * 3 * cg)))
+    return u
+
+
+@njit(parallel=True, **_JIT)
+def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad_left,
+                   chunk_rows, shared, workers, work, probes):
+    # Chunks of `chunk_rows` whole rows of tiles (numbered image by image),
+    # P = chunk_rows*tiles_w tiles. shared == False: worker w takes chunks
+    # w, w + workers, ... and runs all three steps in its own part of the
+    # flat scratch `work`: V (a*a, C, P), M (a*a, F, P), d, t (a*a, P).
+    # shared == True: the chunks one after the other, each step split among
+    # the workers (channels, GEMMs, filters), one V and M, then d, t each.
+    # probes[w]: worker w's sum of the inputs it read times zero (NaN: an
+    # input is inf or NaN).
+    # worker's: for few large tiles' worth of deep layers, where one
+    # worker's V and M would not stay in its cache anyway and the GEMMs
+    # want every tile of the chunk.
+    n_img, channels, height, width = x.shape
+    filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    m, a = at.shape[0], at.shape[1]
+    aa = a * a
+    cg, fg = channels // groups, filters // groups
+    tiles_h = (out_h + m - 1) // m
+    tiles_w = (out_w + m - 1) // m
+    chunk = chunk_rows * tiles_w
+    total_rows = n_img * tiles_h
+    n_chunks = (total_rows + chunk_rows - 1) // chunk_rows
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    uf = u.reshape(u.size)
+    v_len = aa * channels * chunk
+    m_len = aa * filters * chunk
+    dt_len = aa * chunk
+    if not shared:
+        own = v_len + m_len + 2 * dt_len
+        for worker in prange(workers):
+            buf = work[worker * own:(worker + 1) * own]
+            v = buf[:v_len]
+            mm = buf[v_len:v_len + m_len]
+            d = buf[v_len + m_len:v_len + m_len + dt_len]
+            t = buf[v_len + m_len + dt_len:]
+            probe = 0.0
+            for ch in range(worker, n_chunks, workers):
+                r0 = ch * chunk_rows
+                n_rows = min(chunk_rows, total_rows - r0)
+                count = n_rows * tiles_w
+                for c in range(channels):
+                    probe += _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top,
+                                         pad_left, m, tiles_h, tiles_w, r0, n_rows, chunk)
+                for e in range(aa):
+                    for g in range(groups):
+                        gemm(101, 111, 111, fg, count, cg, 1.0,
+                             uf[(e * filters + g * fg) * cg:].ctypes, cg,
+                             v[(e * channels + g * cg) * chunk:].ctypes, chunk, 0.0,
+                             mm[(e * filters + g * fg) * chunk:].ctypes, chunk)
+                for f in range(filters):
+                    if has_bias:
+                        value = bias[f]
+                    else:
+                        value = 0.0
+                    _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h,
+                                 tiles_w, r0, n_rows, chunk)
+            probes[worker] = probe
+        return
+    v = work[:v_len]
+    mm = work[v_len:v_len + m_len]
+    for ch in range(n_chunks):
+        r0 = ch * chunk_rows
+        n_rows = min(chunk_rows, total_rows - r0)
+        count = n_rows * tiles_w
+        for worker in prange(workers):
+            base = v_len + m_len + 2 * dt_len * worker
+            d = work[base:base + dt_len]
+            t = work[base + dt_len:base + 2 * dt_len]
+            probe = 0.0
+            for c in range(worker, channels, workers):
+                probe += _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top,
+                                     pad_left, m, tiles_h, tiles_w, r0, n_rows, chunk)
+            probes[worker] += probe
+        for worker in prange(workers):
+            for job in range(worker, aa * groups, workers):
+                e = job // groups
+                g = job - e * groups
+                gemm(101, 111, 111, fg, count, cg, 1.0, uf[(e * filters + g * fg) * cg:].ctypes,
+                     cg, v[(e * channels + g * cg) * chunk:].ctypes, chunk, 0.0,
+                     mm[(e * filters + g * fg) * chunk:].ctypes, chunk)
+        for worker in prange(workers):
+            base = v_len + m_len + 2 * dt_len * worker
+            d = work[base:base + dt_len]
+            t = work[base + dt_len:base + 2 * dt_len]
+            for f in range(worker, filters, workers):
+                if has_bias:
+                    value = bias[f]
+                else:
+                    value = 0.0
+                _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h,
+                             tiles_w, r0, n_rows, chunk)
+
+
+@njit(parallel=True, **_JIT)
+def _winograd_nhwc(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad_left, chunk,
+                   workers, work, probes):
+    # x (N, H, W, C), u (a*a, F, C/groups), out (N, OH, OW, F). Chunks of
+    # `chunk` tiles (numbered image by image, row by row), worker w taking
+    # chunks w, w + workers, ... in its part of the flat scratch `work`: V
+    # (a*a, chunk, C), M (a*a, chunk, F), then d and t (a*a, max(C, F)), one
+    # tile's worth: here the transforms run along the channels (filters),
+    # contiguous in memory, one tile at a time. probes: as _winograd_nchw's.
+    n_img, height, width, channels = x.shape
+    out_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
+    m, a = at.shape[0], at.shape[1]
+    aa = a * a
+    cg, fg = channels // groups, filters // groups
+    tiles_h = (out_h + m - 1) // m
+    tiles_w = (out_w + m - 1) // m
+    per_image = tiles_h * tiles_w
+    total = n_img * per_image
+    n_chunks = (total + chunk - 1) // chunk
+    lanes = max(channels, filters)
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    uf = u.reshape(u.size)
+    v_len = aa * chunk * channels
+    m_len = aa * chunk * filters
+    own = v_len + m_len + 2 * aa * lanes
+    for worker in prange(workers):
+        buf = work[worker * own:(worker + 1) * own]
+        v = buf[:v_len]
+        mm = buf[v_len:v_len + m_len]
+        d = buf[v_len + m_len:v_len + m_len + aa * lanes]
+        t = buf[v_len + m_len + aa * lanes:]
+        probe = 0.0
+        for ch in range(worker, n_chunks, workers):
+            p0 = ch * chunk
+            count = min(chunk, total - p0)
+            for p in range(count):
+                n = (p0 + p) // per_image
+                r = (p0 + p) - n * per_image
+                th = r // tiles_w
+                h0 = th * m - pad_top
+                w0 = (r - th * tiles_w) * m - pad_left
+                # d[(k*a + j)*C + c]: pixel (k, j) of the tile, zero outside;
+                # a row of the tile inside the image is one run of a*C values
+                for k in range(a):
+                    h = h0 + k
+                    if w0 >= 0 and w0 + a <= width and h >= 0 and h < height:
+                        src = np.uint64(((n * height + h) * width + w0) * channels)
+                        dst = np.uint64(k * a * channels)
+                        for q in range(np.uint64(a * channels)):
+                            value = xf[src + q]
+                            d[dst + q] = value
+                            probe += value * 0.0
+                        continue
+                    for j in range(a):
+                        w = w0 + j
+                        dst = np.uint64((k * a + j) * channels)
+                        if h >= 0 and h < height and w >= 0 and w < width:
+                            src = np.uint64(((n * height + h) * width + w) * channels)
+                            for q in range(np.uint64(channels)):
+                                value = xf[src + q]
+                                d[dst + q] = value
+                                probe += value * 0.0
+                        else:
+                            for q in range(np.uint64(channels)):
+                                d[dst + q] = 0.0
+                for i in range(a):
+                    for j in range(a):
+                        _combine(bt, i, d, j * channels, a * channels, t, (i * a + j) * channels,
+                                 channels)
+                for i in range(a):
+                    for j in range(a):
+                        _combine(bt, j, t, i * a * channels, channels, v,
+                                 ((i * a + j) * chunk + p) * channels, channels)
+            for e in range(aa):
+                for g in range(groups):
+                    # M[e] (tiles, F) = V[e] (tiles, C) @ U[e].T, group by group
+                    gemm(101, 111, 112, count, fg, cg, 1.0, v[e * chunk * channels + g * cg:].ctypes,
+                         channels, uf[(e * filters + g * fg) * cg:].ctypes, cg, 0.0,
+                         mm[e * chunk * filters + g * fg:].ctypes, filters)
+            for p in range(count):
+                for i in range(m):
+                    for j in range(a):
+                        _combine(at, i, mm, (j * chunk + p) * filters, a * chunk * filters, t,
+                                 (i * a + j) * filters, filters)
+                for i in range(m):
+                    for j in range(m):
+                        _combine(at, j, t, i * a * filters, filters, d, (i * m + j) * filters,
+                                 filters)
+                n = (p0 + p) // per_image
+                r = (p0 + p) - n * per_image
+                th = r // tiles_w
+                oh0 = th * m
+                ow0 = (r - th * tiles_w) * m
+                for i in range(min(m, out_h - oh0)):
+                    for j in range(min(m, out_w - ow0)):
+                        dst = np.uint64(((n * out_h + oh0 + i) * out_w + ow0 + j) * filters)
+                        src = np.uint64((i * m + j) * filters)
+                        if has_bias:
+                            for q in range(np.uint64(filters)):
+                                of[dst + q] = d[src + q] + bias[q]
+                        else:
+                            for q in range(np.uint64(filters)):
+                                of[dst + q] = d[src + q]
+        probes[worker] = probe
+
+
+def scratch_length(layout: str, m: int, channels: int, filters: int, chunk: int, workers: int,
+                   shared: bool = False) -> int:
+    """Elements of the flat scratch `conv_winograd` needs: `chunk` tiles
+    per chunk (NCHW: `chunk` is whole rows of tiles, counted in tiles)."""
+    aa = (m + 2) ** 2
+    if layout == "NCHW":
+        if shared:
+            return aa * chunk * (channels + filters + 2 * workers)
+        return workers * aa * chunk * (channels + filters + 2)
+    return workers * aa * (chunk * (channels + filters) + 2 * max(channels, filters))
+
+
+def conv_winograd(gemm, x, u, bias, out, bt, at, groups, pad_top, pad_left, chunk, shared,
+                  workers, work, layout):
+    """``out = conv(x, weight) + bias`` for a 3x3, stride-1, dilation-1
+    convolution by Winograd F(m x m, 3 x 3), m = ``at.shape[0]``.
+
+    `x` (N, C, H, W) (NHWC: (N, H, W, C)), `u` (a*a, F, C/groups) the
+    transformed weight (`_core.winograd.filter_transform`), `out` (N, F, OH,
+    OW) (NHWC: (N, OH, OW, F)): its size fixes the bottom and right padding;
+    `bt`/`at` B^T and A^T in the data's dtype; `chunk` tiles per chunk (NCHW:
+    a multiple of the tiles in a row of the output); `shared` (NCHW): the
+    chunks in turn, each step split among the workers, else each worker its
+    own chunks; `work` 1-D scratch of `scratch_length` elements; `gemm`
+    NumPy's cblas_?gemm (see _blas.py). Returns False, with `out`
+    garbage, when the input holds inf or NaN (the transforms would spread
+    them to every output of their tiles)."""
+    has_bias = bias is not None
+    dummy = bias if has_bias else u[0, :, 0].copy()
+    probes = np.zeros(workers, dtype=x.dtype)
+    if layout == "NCHW":
+        tiles_w = -(-out.shape[3] // at.shape[0])
+        _winograd_nchw(gemm, x, u, dummy, has_bias, out, bt, at, groups, pad_top, pad_left,
+                       max(1, chunk // tiles_w), shared, workers, work, probes)
+    else:
+        _winograd_nhwc(gemm, x, u, dummy, has_bias, out, bt, at, groups, pad_top, pad_left, chunk,
+                       workers, work, probes)
+    return not np.isnan(probes).any()
