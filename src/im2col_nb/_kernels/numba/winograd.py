@@ -27,47 +27,90 @@ import numpy as np
 from numba import njit, prange
 
 from ._jit import JIT_OPTIONS as _JIT
-from ._jit import valid_range
+
+
+@njit(inline="always", **_JIT)
+def _combine4(coef, row, src, s0, s_step, dst, d0, count):
+    c0, c1, c2, c3 = coef[row, 0], coef[row, 1], coef[row, 2], coef[row, 3]
+    step = np.uint64(s_step)
+    b0 = np.uint64(s0)
+    b1 = b0 + step
+    b2 = b1 + step
+    b3 = b2 + step
+    d = np.uint64(d0)
+    for p in range(np.uint64(count)):
+        dst[d + p] = c0 * src[b0 + p] + c1 * src[b1 + p] + c2 * src[b2 + p] + c3 * src[b3 + p]
+
+
+@njit(inline="always", **_JIT)
+def _combine6(coef, row, src, s0, s_step, dst, d0, count):
+    c0, c1, c2 = coef[row, 0], coef[row, 1], coef[row, 2]
+    c3, c4, c5 = coef[row, 3], coef[row, 4], coef[row, 5]
+    step = np.uint64(s_step)
+    b0 = np.uint64(s0)
+    b1 = b0 + step
+    b2 = b1 + step
+    b3 = b2 + step
+    b4 = b3 + step
+    b5 = b4 + step
+    d = np.uint64(d0)
+    for p in range(np.uint64(count)):
+        dst[d + p] = (c0 * src[b0 + p] + c1 * src[b1 + p] + c2 * src[b2 + p]
+                      + c3 * src[b3 + p] + c4 * src[b4 + p] + c5 * src[b5 + p])
+
+
+@njit(inline="always", **_JIT)
+def _combine8(coef, row, src, s0, s_step, dst, d0, count):
+    c0, c1, c2, c3 = coef[row, 0], coef[row, 1], coef[row, 2], coef[row, 3]
+    c4, c5, c6, c7 = coef[row, 4], coef[row, 5], coef[row, 6], coef[row, 7]
+    step = np.uint64(s_step)
+    b0 = np.uint64(s0)
+    b1 = b0 + step
+    b2 = b1 + step
+    b3 = b2 + step
+    b4 = b3 + step
+    b5 = b4 + step
+    b6 = b5 + step
+    b7 = b6 + step
+    d = np.uint64(d0)
+    for p in range(np.uint64(count)):
+        dst[d + p] = (c0 * src[b0 + p] + c1 * src[b1 + p] + c2 * src[b2 + p]
+                      + c3 * src[b3 + p] + c4 * src[b4 + p] + c5 * src[b5 + p]
+                      + c6 * src[b6 + p] + c7 * src[b7 + p])
 
 
 @njit(inline="always", **_JIT)
 def _combine(coef, row, src, s0, s_step, dst, d0, count):
     # dst[d0 + p] = sum_k coef[row, k] * src[s0 + k*s_step + p] for p < count:
     # one row of a transform matrix applied along a strided axis, `count`
-    # contiguous lanes at a time; zero coefficients cost nothing
-    # (unsigned offsets: no negative-index wraparound check, so the lane
-    # loops vectorise)
-    first = True
-    lanes = np.uint64(count)
-    d = np.uint64(d0)
-    for k in range(coef.shape[1]):
-        b = coef[row, k]
-        if b != 0.0:
-            s = np.uint64(s0 + k * s_step)
-            if first:
-                for p in range(lanes):
-                    dst[d + p] = b * src[s + p]
-                first = False
-            else:
-                for p in range(lanes):
-                    dst[d + p] += b * src[s + p]
-    if first:
-        for p in range(lanes):
-            dst[d + p] = 0.0
+    # contiguous lanes at a time, all its a = 4, 6 or 8 terms in one loop
+    # (one pass over the lanes: a loop per nonzero term would reload and
+    # store dst each time, and the loops, a few vectors long, would cost
+    # their set-up as much as their work). Unsigned offsets: no
+    # negative-index wraparound check, so the lane loop vectorises.
+    width = coef.shape[1]
+    if width == 6:
+        _combine6(coef, row, src, s0, s_step, dst, d0, count)
+    elif width == 4:
+        _combine4(coef, row, src, s0, s_step, dst, d0, count)
+    else:
+        _combine8(coef, row, src, s0, s_step, dst, d0, count)
 
 
 @njit(inline="always", **_JIT)
-def _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top, pad_left, m, tiles_h,
-                tiles_w, r0, n_rows, chunk):
+def _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top, pad_left, m,
+                tiles_h, tiles_w, r0, n_rows, chunk):
     # V[:, c, :P] of the chunk's P = n_rows*tiles_w tiles (tile p =
     # lr*tiles_w + tw is tile tw of the chunk's row lr): first d[k*a + j, p]
     # = x[h0 + k, w0 + j] of tile p (its first input row h0, column w0 =
     # tw*m - pad_left; along a tile row, input (k, j) of consecutive tiles
-    # is m columns apart), zero outside the image; then B^T d B in two
+    # is m columns apart; cols[j] = the tiles whose column j lies inside
+    # the image), zero outside the image; then B^T d B in two
     # passes of P lanes: t[i*a + j] = sum_k bt[i, k] d[k*a + j], then
     # V[i*a + j, c] = sum_k bt[j, k] t[i*a + k]. Returns the sum of the
     # inputs read times zero: NaN if one of them is inf or NaN.
     a = m + 2
+    aa = a * a
     probe = 0.0
     step = np.uint64(m)
     count = n_rows * tiles_w
@@ -82,18 +125,22 @@ def _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top, pad_left, 
                 if h < 0 or h >= height:
                     lo, hi = 0, 0
                 else:
-                    lo, hi = valid_range(j - pad_left, m, width, tiles_w)
+                    lo, hi = cols[j, 0], cols[j, 1]
                 for tw in range(lo):
                     d[dst + tw] = 0.0
                 if hi > lo:  # tiles lo..hi-1 read columns inside the image
                     src = np.uint64((plane + h) * width + lo * m + j - pad_left)
                     first = dst + np.uint64(lo)
                     for q in range(np.uint64(hi - lo)):
-                        value = xf[src + q * step]
-                        d[first + q] = value
-                        probe += value * 0.0
+                        d[first + q] = xf[src + q * step]
                 for tw in range(hi, tiles_w):
                     d[dst + tw] = 0.0
+    # one contiguous pass (vectorised; a sum along the strided loads above
+    # would be one long chain of dependent adds)
+    for row in range(aa):
+        base = np.uint64(row * chunk)
+        for q in range(np.uint64(count)):
+            probe += d[base + q] * 0.0
     for i in range(a):
         for j in range(a):
             _combine(bt, i, d, j * chunk, a * chunk, t, (i * a + j) * chunk, count)
@@ -184,7 +231,7 @@ def filter_transform(weight, m, workers, u):
 
 @njit(parallel=True, **_JIT)
 def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad_left,
-                   chunk_rows, shared, workers, work, probes):
+                   chunk_rows, shared, workers, work, probes, cols):
     # Chunks of `chunk_rows` whole rows of tiles (numbered image by image),
     # P = chunk_rows*tiles_w tiles. shared == False: worker w takes chunks
     # w, w + workers, ... and runs all three steps in its own part of the
@@ -192,7 +239,8 @@ def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
     # shared == True: the chunks one after the other, each step split among
     # the workers (channels, GEMMs, filters), one V and M, then d, t each.
     # probes[w]: worker w's sum of the inputs it read times zero (NaN: an
-    # input is inf or NaN).
+    # input is inf or NaN). cols (a, 2): the first and last + 1 tile of a
+    # row whose input column j lies inside the image.
     # worker's: for few large tiles' worth of deep layers, where one
     # worker's V and M would not stay in its cache anyway and the GEMMs
     # want every tile of the chunk.
@@ -226,7 +274,7 @@ def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
                 n_rows = min(chunk_rows, total_rows - r0)
                 count = n_rows * tiles_w
                 for c in range(channels):
-                    probe += _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top,
+                    probe += _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top,
                                          pad_left, m, tiles_h, tiles_w, r0, n_rows, chunk)
                 for e in range(aa):
                     for g in range(groups):
@@ -255,7 +303,7 @@ def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
             t = work[base + dt_len:base + 2 * dt_len]
             probe = 0.0
             for c in range(worker, channels, workers):
-                probe += _input_nchw(xf, v, d, t, bt, c, channels, height, width, pad_top,
+                probe += _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top,
                                      pad_left, m, tiles_h, tiles_w, r0, n_rows, chunk)
             probes[worker] += probe
         for worker in prange(workers):
@@ -416,9 +464,16 @@ def conv_winograd(gemm, x, u, bias, out, bt, at, groups, pad_top, pad_left, chun
     dummy = bias if has_bias else u[0, :, 0].copy()
     probes = np.zeros(workers, dtype=x.dtype)
     if layout == "NCHW":
-        tiles_w = -(-out.shape[3] // at.shape[0])
+        m, width = at.shape[0], x.shape[3]
+        tiles_w = -(-out.shape[3] // m)
+        # tiles tw whose column j, tw*m + j - pad_left, lies in [0, width)
+        cols = np.empty((m + 2, 2), dtype=np.int64)
+        for j in range(m + 2):
+            lo = max(0, -(-(pad_left - j) // m))
+            hi = min(tiles_w, max(0, (width - 1 + pad_left - j) // m + 1))
+            cols[j] = (min(lo, hi), hi)
         _winograd_nchw(gemm, x, u, dummy, has_bias, out, bt, at, groups, pad_top, pad_left,
-                       max(1, chunk // tiles_w), shared, workers, work, probes)
+                       max(1, chunk // tiles_w), shared, workers, work, probes, cols)
     else:
         _winograd_nhwc(gemm, x, u, dummy, has_bias, out, bt, at, groups, pad_top, pad_left, chunk,
                        workers, work, probes)
