@@ -121,14 +121,12 @@ def test_unbatched_2d_and_odd_layouts_give_the_right_answer_and_leave_inputs_alo
         np.testing.assert_array_equal(before, after)
 
 
-@pytest.mark.parametrize("shared_tiles", [0, 10**9])
+@pytest.mark.parametrize("chunk_tiles", [1, 7, 10**6])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-def test_both_ways_of_sharing_the_work_and_many_chunks_agree(monkeypatch, layout, shared_tiles):
-    # SHARED_TILES 0: each worker its own chunks; huge: each step split among
-    # the workers (NCHW); a small CHUNK_TILES gives many chunks with a
-    # last partial one
-    monkeypatch.setattr(wino, "SHARED_TILES", shared_tiles)
-    monkeypatch.setattr(wino, "CHUNK_TILES", 7)
+def test_many_chunks_one_chunk_and_partial_chunks_agree(monkeypatch, layout, chunk_tiles):
+    # a small CHUNK_TILES gives many chunks (NCHW: one row of tiles each,
+    # or two with a partial last one); a huge one a chunk per worker
+    monkeypatch.setattr(wino, "CHUNK_TILES", chunk_tiles)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 6, 23, 17)).astype(np.float32)
     w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)

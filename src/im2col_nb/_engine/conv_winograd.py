@@ -64,10 +64,6 @@ AUTO_BOUND = {np.dtype(np.float32): 5e-5, np.dtype(np.float64): 1e-12}
 # layers (2 threads, float32, AMD EPYC Zen 4): 64-256 tiles within 10 %;
 # fewer starve the GEMMs (F x C x tiles), more spill the worker's L2.
 CHUNK_TILES = 96
-# NCHW problems with fewer tiles than SHARED_TILES per worker split each
-# step among the workers instead of dealing out chunks (deep layers: a
-# few tiles, many channels).
-SHARED_TILES = 48
 # Cost model: time relative to the bare GEMM of the problem's direct
 # multiply-adds (the unit conv2d's methods are compared in), in units of
 # that GEMM's multiply-adds:
@@ -104,15 +100,12 @@ class WinogradPlan(NamedTuple):
 
     m: int
     chunk: int        # tiles per chunk (NCHW: whole rows of tiles)
-    shared: bool      # NCHW: each step split among the workers, chunks in turn
     workers: int
     scratch: int      # elements of scratch
 
     def describe(self) -> str:
-        how = ("chunks in turn, each step split among the workers" if self.shared
-               else "each worker its own chunks")
         return (f"F({self.m}x{self.m}, 3x3) tiles, {self.chunk} per chunk, {self.workers} "
-                f"workers ({how}), {self.scratch} elements of scratch")
+                f"workers (each its own chunks), {self.scratch} elements of scratch")
 
 
 def _tiles(problem, m: int) -> tuple[int, int]:
@@ -138,18 +131,12 @@ def plan_winograd(problem, machine, m: int) -> WinogradPlan | None:
     itemsize = np.dtype(problem.dtype).itemsize
     channels, filters = problem.channels, problem.filters
     layout = problem.layout
-    shared = layout == "NCHW" and workers > 1 and total < SHARED_TILES * workers
-    if shared:
-        chunk = total
-    else:
-        chunk = min(CHUNK_TILES, -(-total // workers))
+    chunk = min(CHUNK_TILES, -(-total // workers))
     if layout == "NCHW":  # whole rows of tiles
         chunk = max(1, -(-chunk // tiles_w)) * tiles_w
 
     def length(chunk):
         if layout == "NCHW":
-            if shared:
-                return aa * chunk * (channels + filters + 2 * workers)
             return workers * aa * chunk * (channels + filters + 2)
         return workers * aa * (chunk * (channels + filters) + 2 * max(channels, filters))
 
@@ -158,9 +145,7 @@ def plan_winograd(problem, machine, m: int) -> WinogradPlan | None:
         chunk = max(step, (chunk // 2) // step * step)
     if length(chunk) * itemsize > machine.budget:
         return None
-    if shared:
-        workers = max(1, workers)
-    return WinogradPlan(m, chunk, shared, workers, length(chunk))
+    return WinogradPlan(m, chunk, workers, length(chunk))
 
 
 def supports(problem, machine, m: int | None = None) -> str | None:
@@ -254,8 +239,7 @@ def run_winograd(x, weight, bias, out, geom, groups: int, layout: str, budget: i
                               plan.chunk, layout)
     with single_threaded_blas() if plan.workers > 1 else nullcontext():
         return backend.conv_winograd(gemm, x, u, bias, out, bt, at, groups, geom.pad_top,
-                                     geom.pad_left, plan.chunk, plan.shared, plan.workers, work,
-                                     layout)
+                                     geom.pad_left, plan.chunk, plan.workers, work, layout)
 
 
 def best_tile(problem, machine) -> int:

@@ -97,7 +97,19 @@ def _combine(coef, row, src, s0, s_step, dst, d0, count):
         _combine8(coef, row, src, s0, s_step, dst, d0, count)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
+def _pass(coef, outer, src, s0, s_outer, s_k, dst, d0, d_outer, d_row, count):
+    # One pass of a transform: for o < outer and each row r of coef,
+    # dst[d0 + o*d_outer + r*d_row + p] = sum_k coef[r, k] *
+    # src[s0 + o*s_outer + k*s_k + p], p < count. A function of its own
+    # (not inlined): the kernels call it a few times per channel, and its
+    # lane loops compile once instead of at every call site.
+    for o in range(outer):
+        for r in range(coef.shape[0]):
+            _combine(coef, r, src, s0 + o * s_outer, s_k, dst, d0 + o * d_outer + r * d_row, count)
+
+
+@njit(**_JIT)
 def _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top, pad_left, m,
                 tiles_h, tiles_w, r0, n_rows, chunk):
     # V[:, c, :P] of the chunk's P = n_rows*tiles_w tiles (tile p =
@@ -141,17 +153,14 @@ def _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top, pad_
         base = np.uint64(row * chunk)
         for q in range(np.uint64(count)):
             probe += d[base + q] * 0.0
-    for i in range(a):
-        for j in range(a):
-            _combine(bt, i, d, j * chunk, a * chunk, t, (i * a + j) * chunk, count)
-    for i in range(a):
-        for j in range(a):
-            _combine(bt, j, t, i * a * chunk, chunk, v, ((i * a + j) * channels + c) * chunk,
-                     count)
+    zero = np.int64(0)  # not a literal 0: one compiled _pass for every call
+    _pass(bt, a, d, zero, chunk, a * chunk, t, zero, chunk, a * chunk, count)
+    _pass(bt, a, t, zero, a * chunk, chunk, v, c * chunk, a * channels * chunk, channels * chunk,
+          count)
     return probe
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h, tiles_w, r0,
                  n_rows, chunk):
     # Y = A^T M A of filter f for the chunk's tiles, plus `value`, into the
@@ -162,13 +171,10 @@ def _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h, 
     a = m + 2
     step = np.uint64(m)
     count = n_rows * tiles_w
-    for i in range(m):
-        for j in range(a):
-            _combine(at, i, mm, (j * filters + f) * chunk, a * filters * chunk, t,
-                     (i * a + j) * chunk, count)
-    for i in range(m):
-        for j in range(m):
-            _combine(at, j, t, i * a * chunk, chunk, d, (i * m + j) * chunk, count)
+    zero = np.int64(0)  # not a literal 0: one compiled _pass for every call
+    _pass(at, a, mm, f * chunk, filters * chunk, a * filters * chunk, t, zero, chunk, a * chunk,
+          count)
+    _pass(at, m, t, zero, a * chunk, chunk, d, zero, m * chunk, chunk, count)
     for lr in range(n_rows):
         n = (r0 + lr) // tiles_h
         oh0 = ((r0 + lr) - n * tiles_h) * m
@@ -231,19 +237,14 @@ def filter_transform(weight, m, workers, u):
 
 @njit(parallel=True, **_JIT)
 def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad_left,
-                   chunk_rows, shared, workers, work, probes, cols):
+                   chunk_rows, workers, work, probes, cols):
     # Chunks of `chunk_rows` whole rows of tiles (numbered image by image),
-    # P = chunk_rows*tiles_w tiles. shared == False: worker w takes chunks
-    # w, w + workers, ... and runs all three steps in its own part of the
-    # flat scratch `work`: V (a*a, C, P), M (a*a, F, P), d, t (a*a, P).
-    # shared == True: the chunks one after the other, each step split among
-    # the workers (channels, GEMMs, filters), one V and M, then d, t each.
-    # probes[w]: worker w's sum of the inputs it read times zero (NaN: an
-    # input is inf or NaN). cols (a, 2): the first and last + 1 tile of a
-    # row whose input column j lies inside the image.
-    # worker's: for few large tiles' worth of deep layers, where one
-    # worker's V and M would not stay in its cache anyway and the GEMMs
-    # want every tile of the chunk.
+    # P = chunk_rows*tiles_w tiles: worker w takes chunks w, w + workers,
+    # ... and runs all three steps in its own part of the flat scratch
+    # `work`: V (a*a, C, P), M (a*a, F, P), d, t (a*a, P). probes[w]:
+    # worker w's sum of the inputs it read times zero (NaN: an input is inf
+    # or NaN). cols (a, 2): the first and last + 1 tile of a row whose input
+    # column j lies inside the image.
     n_img, channels, height, width = x.shape
     filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
     m, a = at.shape[0], at.shape[1]
@@ -260,70 +261,35 @@ def _winograd_nchw(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
     v_len = aa * channels * chunk
     m_len = aa * filters * chunk
     dt_len = aa * chunk
-    if not shared:
-        own = v_len + m_len + 2 * dt_len
-        for worker in prange(workers):
-            buf = work[worker * own:(worker + 1) * own]
-            v = buf[:v_len]
-            mm = buf[v_len:v_len + m_len]
-            d = buf[v_len + m_len:v_len + m_len + dt_len]
-            t = buf[v_len + m_len + dt_len:]
-            probe = 0.0
-            for ch in range(worker, n_chunks, workers):
-                r0 = ch * chunk_rows
-                n_rows = min(chunk_rows, total_rows - r0)
-                count = n_rows * tiles_w
-                for c in range(channels):
-                    probe += _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top,
-                                         pad_left, m, tiles_h, tiles_w, r0, n_rows, chunk)
-                for e in range(aa):
-                    for g in range(groups):
-                        gemm(101, 111, 111, fg, count, cg, 1.0,
-                             uf[(e * filters + g * fg) * cg:].ctypes, cg,
-                             v[(e * channels + g * cg) * chunk:].ctypes, chunk, 0.0,
-                             mm[(e * filters + g * fg) * chunk:].ctypes, chunk)
-                for f in range(filters):
-                    if has_bias:
-                        value = bias[f]
-                    else:
-                        value = 0.0
-                    _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h,
-                                 tiles_w, r0, n_rows, chunk)
-            probes[worker] = probe
-        return
-    v = work[:v_len]
-    mm = work[v_len:v_len + m_len]
-    for ch in range(n_chunks):
-        r0 = ch * chunk_rows
-        n_rows = min(chunk_rows, total_rows - r0)
-        count = n_rows * tiles_w
-        for worker in prange(workers):
-            base = v_len + m_len + 2 * dt_len * worker
-            d = work[base:base + dt_len]
-            t = work[base + dt_len:base + 2 * dt_len]
-            probe = 0.0
-            for c in range(worker, channels, workers):
+    own = v_len + m_len + 2 * dt_len
+    for worker in prange(workers):
+        buf = work[worker * own:(worker + 1) * own]
+        v = buf[:v_len]
+        mm = buf[v_len:v_len + m_len]
+        d = buf[v_len + m_len:v_len + m_len + dt_len]
+        t = buf[v_len + m_len + dt_len:]
+        probe = 0.0
+        for ch in range(worker, n_chunks, workers):
+            r0 = ch * chunk_rows
+            n_rows = min(chunk_rows, total_rows - r0)
+            count = n_rows * tiles_w
+            for c in range(channels):
                 probe += _input_nchw(xf, v, d, t, bt, cols, c, channels, height, width, pad_top,
                                      pad_left, m, tiles_h, tiles_w, r0, n_rows, chunk)
-            probes[worker] += probe
-        for worker in prange(workers):
-            for job in range(worker, aa * groups, workers):
-                e = job // groups
-                g = job - e * groups
-                gemm(101, 111, 111, fg, count, cg, 1.0, uf[(e * filters + g * fg) * cg:].ctypes,
-                     cg, v[(e * channels + g * cg) * chunk:].ctypes, chunk, 0.0,
-                     mm[(e * filters + g * fg) * chunk:].ctypes, chunk)
-        for worker in prange(workers):
-            base = v_len + m_len + 2 * dt_len * worker
-            d = work[base:base + dt_len]
-            t = work[base + dt_len:base + 2 * dt_len]
-            for f in range(worker, filters, workers):
+            for e in range(aa):
+                for g in range(groups):
+                    gemm(101, 111, 111, fg, count, cg, 1.0,
+                         uf[(e * filters + g * fg) * cg:].ctypes, cg,
+                         v[(e * channels + g * cg) * chunk:].ctypes, chunk, 0.0,
+                         mm[(e * filters + g * fg) * chunk:].ctypes, chunk)
+            for f in range(filters):
                 if has_bias:
                     value = bias[f]
                 else:
                     value = 0.0
                 _output_nchw(of, mm, d, t, at, f, filters, out_h, out_w, value, m, tiles_h,
                              tiles_w, r0, n_rows, chunk)
+        probes[worker] = probe
 
 
 @njit(parallel=True, **_JIT)
@@ -352,6 +318,7 @@ def _winograd_nhwc(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
     v_len = aa * chunk * channels
     m_len = aa * chunk * filters
     own = v_len + m_len + 2 * aa * lanes
+    zero = np.int64(0)  # not a literal 0: one compiled _pass for every call
     for worker in prange(workers):
         buf = work[worker * own:(worker + 1) * own]
         v = buf[:v_len]
@@ -392,14 +359,10 @@ def _winograd_nhwc(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
                         else:
                             for q in range(np.uint64(channels)):
                                 d[dst + q] = 0.0
-                for i in range(a):
-                    for j in range(a):
-                        _combine(bt, i, d, j * channels, a * channels, t, (i * a + j) * channels,
-                                 channels)
-                for i in range(a):
-                    for j in range(a):
-                        _combine(bt, j, t, i * a * channels, channels, v,
-                                 ((i * a + j) * chunk + p) * channels, channels)
+                _pass(bt, a, d, zero, channels, a * channels, t, zero, channels, a * channels,
+                      channels)
+                _pass(bt, a, t, zero, a * channels, channels, v, p * channels,
+                      a * chunk * channels, chunk * channels, channels)
             for e in range(aa):
                 for g in range(groups):
                     # M[e] (tiles, F) = V[e] (tiles, C) @ U[e].T, group by group
@@ -407,14 +370,10 @@ def _winograd_nhwc(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
                          channels, uf[(e * filters + g * fg) * cg:].ctypes, cg, 0.0,
                          mm[e * chunk * filters + g * fg:].ctypes, filters)
             for p in range(count):
-                for i in range(m):
-                    for j in range(a):
-                        _combine(at, i, mm, (j * chunk + p) * filters, a * chunk * filters, t,
-                                 (i * a + j) * filters, filters)
-                for i in range(m):
-                    for j in range(m):
-                        _combine(at, j, t, i * a * filters, filters, d, (i * m + j) * filters,
-                                 filters)
+                _pass(at, a, mm, p * filters, chunk * filters, a * chunk * filters, t, zero,
+                      filters, a * filters, filters)
+                _pass(at, m, t, zero, a * filters, filters, d, zero, m * filters, filters,
+                      filters)
                 n = (p0 + p) // per_image
                 r = (p0 + p) - n * per_image
                 th = r // tiles_w
@@ -433,20 +392,18 @@ def _winograd_nhwc(gemm, x, u, bias, has_bias, out, bt, at, groups, pad_top, pad
         probes[worker] = probe
 
 
-def scratch_length(layout: str, m: int, channels: int, filters: int, chunk: int, workers: int,
-                   shared: bool = False) -> int:
+def scratch_length(layout: str, m: int, channels: int, filters: int, chunk: int,
+                   workers: int) -> int:
     """Elements of the flat scratch `conv_winograd` needs: `chunk` tiles
     per chunk (NCHW: `chunk` is whole rows of tiles, counted in tiles)."""
     aa = (m + 2) ** 2
     if layout == "NCHW":
-        if shared:
-            return aa * chunk * (channels + filters + 2 * workers)
         return workers * aa * chunk * (channels + filters + 2)
     return workers * aa * (chunk * (channels + filters) + 2 * max(channels, filters))
 
 
-def conv_winograd(gemm, x, u, bias, out, bt, at, groups, pad_top, pad_left, chunk, shared,
-                  workers, work, layout):
+def conv_winograd(gemm, x, u, bias, out, bt, at, groups, pad_top, pad_left, chunk, workers,
+                  work, layout):
     """``out = conv(x, weight) + bias`` for a 3x3, stride-1, dilation-1
     convolution by Winograd F(m x m, 3 x 3), m = ``at.shape[0]``.
 
@@ -454,9 +411,8 @@ def conv_winograd(gemm, x, u, bias, out, bt, at, groups, pad_top, pad_left, chun
     transformed weight (`_core.winograd.filter_transform`), `out` (N, F, OH,
     OW) (NHWC: (N, OH, OW, F)): its size fixes the bottom and right padding;
     `bt`/`at` B^T and A^T in the data's dtype; `chunk` tiles per chunk (NCHW:
-    a multiple of the tiles in a row of the output); `shared` (NCHW): the
-    chunks in turn, each step split among the workers, else each worker its
-    own chunks; `work` 1-D scratch of `scratch_length` elements; `gemm`
+    a multiple of the tiles in a row of the output), worker w taking chunks
+    w, w + `workers`, ...; `work` 1-D scratch of `scratch_length` elements; `gemm`
     NumPy's cblas_?gemm (see _blas.py). Returns False, with `out`
     garbage, when the input holds inf or NaN (the transforms would spread
     them to every output of their tiles)."""
@@ -473,7 +429,7 @@ def conv_winograd(gemm, x, u, bias, out, bt, at, groups, pad_top, pad_left, chun
             hi = min(tiles_w, max(0, (width - 1 + pad_left - j) // m + 1))
             cols[j] = (min(lo, hi), hi)
         _winograd_nchw(gemm, x, u, dummy, has_bias, out, bt, at, groups, pad_top, pad_left,
-                       max(1, chunk // tiles_w), shared, workers, work, probes, cols)
+                       max(1, chunk // tiles_w), workers, work, probes, cols)
     else:
         _winograd_nhwc(gemm, x, u, dummy, has_bias, out, bt, at, groups, pad_top, pad_left, chunk,
                        workers, work, probes)
