@@ -49,7 +49,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -64,27 +63,10 @@ from im2col_nb._engine import conv_winograd  # noqa: E402
 from im2col_nb.cli.timing import interleaved_times  # noqa: E402
 from suite import Layer  # noqa: E402
 
+from im2col_nb._engine.machine import cpu_model  # noqa: E402  (lscpu's "Model name")
+
 OURS = ("im2col", "winograd", "winograd2", "winograd4", "winograd6", "auto")
 IMPLS = ("torch",) + OURS
-
-
-def cpu_model() -> str:
-    """``lscpu``'s Model name (else /proc/cpuinfo's model name)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in text.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ reference's own rounding). Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 
 import numpy as np
@@ -34,18 +33,6 @@ FILTERS = 64
 SIZE = 16
 PAD = 1
 CHUNK = 64  # tiles per chunk (does not change the arithmetic)
-
-
-def lscpu_model() -> str:
-    """``lscpu``'s "Model name", or /proc/cpuinfo's."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in text.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return cpu_model()
 
 
 REF_DTYPE = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps else np.float64
@@ -143,7 +130,7 @@ def main():
     args = parser.parse_args()
     seeds = args.seeds or (2 if args.quick else 5)
 
-    print(f"CPU: {lscpu_model()}")
+    print(f"CPU: {cpu_model()}")  # lscpu's "Model name" (/proc/cpuinfo)
     print(f"NumPy {np.__version__}, im2col_nb {getattr(im2col_nb, '__version__', '?')}; "
           f"reference in {np.dtype(REF_DTYPE).name} "
           f"(eps {float(np.finfo(REF_DTYPE).eps):.1e})\n")
