@@ -121,17 +121,25 @@ def auto_tiles(dtype) -> tuple:
 
 def plan_winograd(problem, machine, m: int) -> WinogradPlan | None:
     """Chunks and scratch for F(m x m, 3 x 3) on `problem`, or None when one
-    row of tiles does not fit the workspace budget."""
+    row of tiles does not fit the workspace budget (cached: every call and
+    every estimate asks)."""
+    return _plan_cached(problem, machine, m, CHUNK_TILES, _plan.PARALLEL_MIN_FLOPS)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_cached(problem, machine, m: int, chunk_tiles: int, parallel_min_flops: int):
+    # the module constants are arguments: a test that changes one is never
+    # served a stale plan
     tiles_h, tiles_w = _tiles(problem, m)
     total = problem.batch * tiles_h * tiles_w
-    workers = _plan.workers_for(problem.flops)
-    if not machine.blas_from_numba:
-        workers = 1
+    workers = 1
+    if machine.blas_from_numba and problem.flops >= parallel_min_flops:
+        workers = machine.threads  # as plan.workers_for: the BLAS threads
     aa = (m + 2) ** 2
     itemsize = np.dtype(problem.dtype).itemsize
     channels, filters = problem.channels, problem.filters
     layout = problem.layout
-    chunk = min(CHUNK_TILES, -(-total // workers))
+    chunk = min(chunk_tiles, -(-total // workers))
     if layout == "NCHW":  # whole rows of tiles
         chunk = max(1, -(-chunk // tiles_w)) * tiles_w
 
@@ -210,15 +218,11 @@ def transformed_weight(weight: np.ndarray, m: int, workers: int, out: np.ndarray
     return kernel(weight, m, workers, out)
 
 
-def run_winograd(x, weight, bias, out, geom, groups: int, layout: str, budget: int, m: int,
-                 machine) -> bool:
+def run_winograd(x, weight, bias, out, problem, machine, m: int) -> bool:
     """``out = conv(x, weight) + bias`` by F(m x m, 3 x 3) (`x`, `out` 4-D,
-    C-contiguous, in `layout`). False, with `out` garbage, when an operand
-    holds inf or NaN: the caller computes the call another way."""
-    channels = x.shape[1] if layout == "NCHW" else x.shape[3]
-    in_size = x.shape[2:] if layout == "NCHW" else x.shape[1:3]
-    problem = ConvProblem(x.shape[0], channels, weight.shape[0], tuple(in_size), geom, groups,
-                          x.dtype, layout, bias is not None)
+    C-contiguous, in `problem`'s layout). False, with `out` garbage, when an
+    operand holds inf or NaN: the caller computes the call another way."""
+    geom, groups, layout = problem.geom, problem.groups, problem.layout
     if not np.isfinite(weight).all():
         return False
     plan = plan_winograd(problem, machine, m)
@@ -260,6 +264,6 @@ def winograd_driver(x, weight, bias, out, geom, groups: int, layout: str, budget
     machine = current_machine(x.dtype, budget)
     if m is None:
         m = best_tile(problem, machine)
-    if not run_winograd(x, weight, bias, out, geom, groups, layout, budget, m, machine):
+    if not run_winograd(x, weight, bias, out, problem, machine, m):
         driver = conv_nchw if layout == "NCHW" else conv_nhwc
         driver(x, weight, bias, out, geom, groups, budget, "im2col")
