@@ -41,3 +41,17 @@ def tolerance(dtype):
     if dtype == np.float16:  # sums rounded once to float16 (11-bit significand)
         return (2e-3, 2e-3)
     return (2e-4, 2e-4) if dtype == np.float32 else (1e-10, 1e-10)
+
+
+@pytest.fixture
+def no_direct(monkeypatch):
+    """`auto` never picks the direct method (conv2d's or the weight
+    gradient's): for tests of what it chooses among the GEMM methods, whose
+    small shapes would otherwise go to the direct loops."""
+    from im2col_nb._engine import conv_direct, registry
+
+    monkeypatch.setattr(conv_direct, "RATIO", 1e9)
+    monkeypatch.setattr(conv_direct, "WEIGHT_RATIO", 1e9)
+    registry._choose_cached.cache_clear()
+    yield
+    registry._choose_cached.cache_clear()

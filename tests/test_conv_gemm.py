@@ -50,8 +50,9 @@ def engine(request, monkeypatch):
 
 
 @pytest.fixture
-def parallel(monkeypatch):
-    """Two workers for every call, however small."""
+def parallel(monkeypatch, no_direct):
+    """Two workers for every call, however small (by a GEMM method: `auto`
+    would run these small shapes by the direct loops)."""
     monkeypatch.setattr(_plan, "PARALLEL_MIN_FLOPS", 0)
     monkeypatch.setattr(_workers, "blas_threads", lambda: 2)
 
@@ -418,7 +419,7 @@ def test_native_kernel_is_the_default_and_runs_with_single_threaded_blas(paralle
 
 
 @pytest.fixture
-def shifted(monkeypatch):
+def shifted(monkeypatch, no_direct):
     """Every convolution that can (stride 1, ungrouped, not 1x1) runs as
     shifted GEMMs, whatever its channels, filters and garbage columns."""
     monkeypatch.setattr(_plan, "SHIFT_MIN_CHANNELS", 1)

@@ -22,7 +22,7 @@ from conftest import tolerance
 import im2col_nb
 from im2col_nb import conv2d, conv2d_direct, im2col
 from im2col_nb._core.backend import backend_module
-from im2col_nb._engine import conv as _conv, conv_gemm as _drivers
+from im2col_nb._engine import conv_direct as _direct_method, conv_gemm as _drivers
 from im2col_nb.cli.worked_example import IMAGE as EXAMPLE_I, KERNEL as EXAMPLE_K
 
 CONV_FUNCS = {"conv2d": conv2d, "conv2d_direct": conv2d_direct}
@@ -359,7 +359,7 @@ class _NoIm2col:
 def _patch_backend(monkeypatch):
     """Route conv2d's kernels (its methods and their GEMM driver) through _NoIm2col."""
     module = backend_module()
-    for owner in (_conv, _drivers):
+    for owner in (_direct_method, _drivers):
         monkeypatch.setattr(owner, "backend_module", lambda: _NoIm2col(module))
 
 

@@ -150,7 +150,7 @@ WEIGHT_TILE_MODES = {"default": None, "one-image": (1, 0, 2048), "stacked": (1, 
 
 @pytest.mark.parametrize("mode", list(WEIGHT_TILE_MODES))
 @pytest.mark.parametrize("i", range(len(CASES)), ids=CASE_IDS)
-def test_weight_grad_tile_kernel_matches_naive(backend, i, mode, monkeypatch):
+def test_weight_grad_tile_kernel_matches_naive(backend, i, mode, monkeypatch, no_direct):
     """The NCHW weight gradient through the Numba tile kernel (forced for these
     small shapes, two workers), every kind of tile; the kernel must really run."""
     from im2col_nb._engine import conv_gemm as _drivers, plan as _plan, workers as _workers

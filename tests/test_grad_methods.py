@@ -23,7 +23,7 @@ from im2col_nb._core.geometry import Geometry
 from im2col_nb._engine import plan as _plan
 
 INPUT_METHODS = ("col2im", "full", "pointwise")
-WEIGHT_METHODS = ("tiles", "im2col", "pointwise")
+WEIGHT_METHODS = ("tiles", "im2col", "pointwise", "direct")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = (np.float32, np.float64)
 
@@ -183,9 +183,9 @@ def test_each_forced_conv_transpose2d_method_matches_naive(backend, layout, meth
                        method=method, **geo).method == method
 
 
-def test_forced_tiles_runs_below_the_size_auto_gives_it():
+def test_forced_tiles_runs_below_the_size_auto_gives_it(no_direct):
     """'tiles' forced on a call under PARALLEL_MIN_FLOPS runs the tile kernel
-    (auto would take the chunk loop there)."""
+    (auto would take the chunk loop there, of the GEMM methods)."""
     if not _native(np.float64):
         pytest.skip("the tile kernel needs the Numba backend and NumPy's BLAS")
     rng = np.random.default_rng(5)
@@ -209,10 +209,11 @@ def test_auto_input_grad_picks_as_documented():
     # a 64->64 3x3 stride-1 layer: the full correlation (as many channels as filters)
     x, w = (8, 64, 56, 56), np.zeros((64, 64, 3, 3), f32)
     assert explain("conv2d_input_grad", x, w, np.zeros(x, f32), padding=1).method == "full"
-    # lenet-c1: 1 input channel, 32 filters, no shifted GEMMs: col2im
+    # lenet-c1: 1 input channel, 32 filters: the full correlation has one
+    # filter, which conv2d runs by its direct loops (Numba backend), else col2im
     go = np.zeros((64, 32, 28, 28), f32)
     assert explain("conv2d_input_grad", (64, 1, 28, 28), np.zeros((32, 1, 5, 5), f32), go,
-                   padding=2).method == "col2im"
+                   padding=2).method == ("full" if im2col_nb.get_backend() == "numba" else "col2im")
     # stride 2 (resnet18-conv1, downsample): col2im
     assert explain("conv2d_input_grad", (8, 3, 224, 224), np.zeros((64, 3, 7, 7), f32),
                    np.zeros((8, 64, 112, 112), f32), stride=2, padding=3).method == "col2im"
@@ -244,9 +245,19 @@ def test_auto_weight_grad_picks_as_documented():
     assert explain("conv2d_weight_grad", to_nhwc(x), (64, 64, 3, 3), to_nhwc(go), padding=1,
                    layout="NHWC").method == "im2col"
     assert explain("conv2d_weight_grad", x, (64, 64, 1, 1), go).method == "pointwise"
+    # few filters per group, depthwise: the direct loops (Numba backend)
+    direct = "direct" if im2col_nb.get_backend() == "numba" else "im2col"
+    assert explain("conv2d_weight_grad", x, (64, 1, 3, 3), go, padding=1,
+                   groups=64).method == direct
+    assert explain("conv2d_weight_grad", x[:, :3], (16, 3, 5, 5), go[:, :16, 2:-2, 2:-2],
+                   ).method == direct
+
+
+def test_auto_weight_grad_below_parallel_size_takes_the_chunk_loop(no_direct):
+    f32 = np.float32
+    x, go = np.zeros((1, 4, 8, 8), f32), np.zeros((1, 4, 8, 8), f32)
     # under PARALLEL_MIN_FLOPS the tile kernel is never compiled: the chunk loop
-    assert explain("conv2d_weight_grad", x[:1, :4, :8, :8], (4, 4, 3, 3), go[:1, :4, :8, :8],
-                   padding=1).method == "im2col"
+    assert explain("conv2d_weight_grad", x, (4, 4, 3, 3), go, padding=1).method == "im2col"
 
 
 def _old_input_rule(x_shape, w_shape, stride, pad, dtype, layout):
@@ -278,7 +289,7 @@ def _old_weight_rule(x_shape, w_shape, stride, pad, dtype, layout):
 
 
 @pytest.mark.parametrize("backend_name", ["numba", "numpy"])
-def test_auto_reproduces_the_rules_before_the_methods(backend_name):
+def test_auto_reproduces_the_rules_before_the_methods(backend_name, no_direct):
     """Over a grid of layers (shapes, kernels, strides, padding, dtypes,
     layouts), ``auto`` picks what the drivers' hard-wired rules picked, or
     the full correlation where conv2d runs it by Winograd."""
@@ -330,7 +341,7 @@ def test_unknown_methods_are_value_errors_listing_the_methods(method):
                                          r"'pointwise', got"):
         conv_transpose2d(go, w, method=method)
     with pytest.raises(ValueError, match=r"`method` must be one of 'auto', 'tiles', 'im2col', "
-                                         r"'pointwise', got"):
+                                         r"'pointwise', 'direct', got"):
         conv2d_weight_grad(x, w.shape, go, method=method)
 
 
@@ -384,7 +395,7 @@ def test_backward_method_errors_name_the_argument_before_any_work(monkeypatch):
                                          r"it needs stride 1"):
         conv2d_backward(x, w, go, stride=2, input_method="full")
     with pytest.raises(ValueError, match=r"`weight_method` must be one of 'auto', 'tiles', 'im2col', "
-                                         r"'pointwise', got 'col2im'"):
+                                         r"'pointwise', 'direct', got 'col2im'"):
         conv2d_backward(x, w, go, stride=2, weight_method="col2im")
     with pytest.raises(ValueError, match=r"`weight_method`='pointwise' cannot run"):
         conv2d_backward(x, w, go, stride=2, weight_method="pointwise")
@@ -405,6 +416,8 @@ def test_explain_reports_the_gradients_and_the_transposed_convolution():
 
     choice = explain(im2col_nb.conv2d_weight_grad, x, w.shape, go, stride=2, padding=1)
     assert [c.name for c in choice.candidates] == list(WEIGHT_METHODS)
+    assert "dot products" in explain(im2col_nb.conv2d_weight_grad, x, w.shape, go, stride=2,
+                                     padding=1, method="direct").plan
     assert choice.problem.startswith("weight gradient of conv2d 2 x 3 ch 16x16")
     assert choice.method == min((c for c in choice.candidates if c.supported),
                                 key=lambda c: c.estimate).name

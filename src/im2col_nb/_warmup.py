@@ -81,9 +81,11 @@ def example_calls(dtype=np.float64, rng=None, scale: int = 1):
         ("conv2d NHWC winograd", "conv2d", (np.ascontiguousarray(x_big.transpose(0, 2, 3, 1)),
                                             w_big), dict(padding=1, layout="NHWC",
                                                          method="winograd")),
-        # and the weight gradient's tile kernel
+        # and the weight gradient's tile kernel and direct loops
         ("conv2d_weight_grad NCHW tiled", "conv2d_weight_grad", (x_big, w_big.shape, x_big),
-         dict(padding=1)),
+         dict(padding=1, method="tiles")),
+        ("conv2d_weight_grad NCHW direct", "conv2d_weight_grad", (x_big, w_big.shape, x_big),
+         dict(padding=1, method="direct")),
     ]
     for layout, xx in (("NCHW", x), ("NHWC", x_nhwc)):
         for method in ("direct", "im2col"):

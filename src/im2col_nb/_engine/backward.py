@@ -26,10 +26,11 @@ from .._core.geometry import Geometry
 from .._core.workspace import chunking, chunks, scratch
 from . import plan as _plan
 from .conv_gemm import conv_nchw, conv_nhwc, weight_grad_nchw
+from .conv_direct import direct_conv
 from .conv_winograd import winograd_driver
 
 __all__ = ["chunk_count", "col2im_chunking", "flipped_transposed", "full_correlation", "input_grad_col2im",
-           "input_grad_full", "input_grad_pointwise", "weight_grad_im2col",
+           "input_grad_full", "input_grad_pointwise", "weight_grad_direct", "weight_grad_im2col",
            "weight_grad_pointwise", "weight_grad_tiles"]
 
 
@@ -73,6 +74,9 @@ def input_grad_full(go, weight, out, full: Geometry, groups, layout, budget, con
     if conv_method.startswith("winograd"):
         m = None if conv_method == "winograd" else int(conv_method[8:])
         winograd_driver(go, kernel, None, out, full, groups, layout, budget, m)
+        return
+    if conv_method == "direct":
+        direct_conv(go, kernel, None, out, full, groups, layout)
         return
     driver = conv_nchw if layout == "NCHW" else conv_nhwc
     driver(go, kernel, None, out, full, groups, budget, conv_method)
@@ -253,6 +257,16 @@ def weight_grad_im2col(x, go, gw, geom, groups, layout, budget) -> None:
         _accumulate_nhwc(acc, go3[n0:n1, r0 * geom.out_w:r1 * geom.out_w].reshape(-1, filters),
                          rows.reshape(-1, k_total), groups)
     _nhwc_result(acc, gw)
+
+
+def weight_grad_direct(x, go, gw, geom, groups, layout, budget) -> None:
+    """Direct loops, no patch matrix or BLAS: every tap's dot product of
+    grad_output with the input it read, per worker (NHWC operands are
+    copied to NCHW first)."""
+    if layout != "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        go = np.ascontiguousarray(go.transpose(0, 3, 1, 2))
+    backend_module().weight_grad_direct_nchw(x, go, gw, geom, groups)
 
 
 def chunk_count(n_img: int, out_h: int, bytes_per_row: int, budget: int) -> int:

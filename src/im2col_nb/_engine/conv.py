@@ -11,7 +11,9 @@ winograd   Winograd F(m x m, 3 x 3): (m+2)**2 GEMMs of        3x3, stride 1,
 winograd2  transformed tiles, 2.25-5x fewer multiplies;       dilation 1
 winograd4  'winograd' is the tile size with the lowest
 winograd6  estimate among those auto accepts for the dtype
-direct     direct loops, no GEMM (the baseline)              everything
+direct     register-blocked direct loops, no patch matrix     everything
+           or GEMM: up to nine taps of two filters per pass
+           over accumulators in L1
 ========== ================================================ =====================
 
 Estimates are times relative to one bare GEMM of the problem's size (2
@@ -19,9 +21,10 @@ threads, float32, the benchmark layers of ``bench/suite.py``; rerun with
 ``python -m pytest bench --benchmark-json=out.json`` and ``python
 bench/report.py out.json``): patch-matrix tiles measured 1.03-1.2x, the
 pointwise GEMMs about 1.0x, shifted GEMMs 0.85-1.09x where
-`plan._uses_shift` holds and 1.18-5.6x where it does not, the direct loops
-about 5x; Winograd's estimate is a cost model of its GEMMs and transforms
-(``conv_winograd.estimate``, fitted on ``bench/bench_winograd.py``).
+`plan._uses_shift` holds and 1.18-5.6x where it does not; Winograd's and
+the direct loops' estimates are cost models (``conv_winograd.estimate``,
+fitted on ``bench/bench_winograd.py``; ``conv_direct.estimate``, fitted on
+``bench/bench_direct.py --grid``).
 ``auto`` picks the lowest.
 """
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core.backend import backend_module
+from . import conv_direct as _direct_cost
 from . import conv_winograd as _wino
 from . import plan as _plan
 from .conv_gemm import conv_nchw, conv_nhwc
@@ -90,17 +93,6 @@ def _winograd_bound(m):
         return (f"its rounding error bound in {dtype} ({_wino.ERROR_BOUND[(dtype, m)]:g} of the "
                 f"largest output) exceeds {_wino.AUTO_BOUND[dtype]:g}")
     return skip
-
-
-def _direct(call, out, budget):
-    backend = backend_module()
-    if call.layout == "NCHW":
-        # The bias initialises the accumulators: no extra pass.
-        backend.conv2d_direct_nchw(call.x, call.weight, out, call.geom, call.groups, bias=call.bias)
-    else:
-        weight_hwcf = np.ascontiguousarray(call.weight.transpose(2, 3, 1, 0))
-        backend.conv2d_direct_nhwc(call.x, weight_hwcf, out, call.geom, call.groups)
-        _add_bias(call, out)
 
 
 def _everything(problem, machine):
@@ -169,8 +161,9 @@ for _m in _wino.TILE_SIZES:
                     _winograd_supports(_m), _winograd_estimate(_m), _winograd(_m),
                     auto_skip=_winograd_bound(_m)))
 register(Method("conv2d", "direct",
-                "direct loops without a patch matrix or BLAS: the baseline",
-                _everything, lambda p, m: 5.0, _direct))
+                "register-blocked direct loops, no patch matrix or BLAS: few filters per group, "
+                "depthwise",
+                _everything, _direct_cost.estimate, _direct_cost.run_direct))
 
 
 def choose_conv2d(problem, budget: int, method="auto"):
@@ -202,7 +195,7 @@ def describe_plan(problem, machine, method: str) -> str:
     if problem.flops == 0:
         return "nothing to compute (an empty axis)"
     if method == "direct":
-        return "direct loops over output planes (NCHW) or rows (NHWC), no workspace"
+        return _direct_cost.describe(problem, machine)
     if method.startswith("winograd"):
         m = int(method[8:]) if method != "winograd" else _wino.best_tile(problem, machine)
         return _wino.plan_winograd(problem, machine, m).describe()

@@ -30,6 +30,8 @@ tiles      conv2d's cache-sized patch-matrix tiles, one GEMM  NCHW, Numba backen
 im2col     whole-batch im2col (im2row for NHWC) in chunks     everything
            within the workspace, batched GEMMs
 pointwise  1x1 one-to-one: ``grad_output @ input^T``          1x1, stride 1, no pad
+direct     direct loops: every tap's dot product of            everything (NHWC
+           grad_output with the input it read, per worker     through NCHW copies)
 ========== ================================================ =====================
 
 Estimates are times relative to one bare GEMM of the forward's size (each
@@ -52,10 +54,12 @@ from .backward import (
     input_grad_col2im,
     input_grad_full,
     input_grad_pointwise,
+    weight_grad_direct,
     weight_grad_im2col,
     weight_grad_pointwise,
     weight_grad_tiles,
 )
+from . import conv_direct as _direct
 from .conv import choose_conv2d, describe_plan
 from .conv_nd import explain_planar, planar_method, run_planar
 from .machine import current_machine
@@ -144,7 +148,8 @@ def _full_estimate(problem, machine):
         return INPUT_POINTWISE + 0.05
     full = full_problem(problem)
     chosen = choose_conv2d(full, machine.budget)
-    if chosen.name.startswith("winograd"):  # conv2d's estimate, plus flipping the weight
+    if chosen.name.startswith("winograd") or chosen.name == "direct":
+        # conv2d's estimate, plus flipping the weight
         return chosen.estimate(full, machine) + 0.02
     # Pays when it runs as shifted GEMMs (no patch matrix, no col2im), or the
     # input has at least as many channels as there are filters (its patch
@@ -217,6 +222,10 @@ register(Method(WEIGHT_GRAD_OP, "im2col",
 register(Method(WEIGHT_GRAD_OP, "pointwise",
                 "1x1 stride-1 unpadded kernels: grad_output @ input^T, one GEMM per group, no copy",
                 _one_to_one_only, lambda p, m: WEIGHT_POINTWISE, _weight_run(weight_grad_pointwise)))
+register(Method(WEIGHT_GRAD_OP, "direct",
+                "direct loops, no patch matrix or BLAS: each tap's dot product of grad_output "
+                "with the input it read, per worker; few filters per group, depthwise",
+                _everything, _direct.weight_estimate, _weight_run(weight_grad_direct)))
 
 
 # ---------------------------------------------------------------------------
@@ -287,6 +296,8 @@ def describe_grad_plan(problem: ConvProblem, machine, method: str) -> str:
     itemsize = np.dtype(problem.dtype).itemsize
     if method == "pointwise":
         return "one GEMM per group on the whole batch, no patch matrix"
+    if method == "direct":
+        return _direct.describe(problem, machine, weight_grad=True)
     if method == "full":
         full = full_problem(problem)
         conv = choose_conv2d(full, machine.budget)

@@ -10,6 +10,7 @@ always reported beside the CPU it was made on).
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from typing import NamedTuple
 
@@ -28,11 +29,12 @@ class Machine(NamedTuple):
     blas_from_numba: bool   # NumPy's cblas_?gemm callable from the Numba kernels
     budget: int             # workspace bytes for this call
     cpu: str
+    simd: int = 512         # widest vector registers the CPU has, in bits (`simd_bits`)
 
     def describe(self) -> str:
         gemm = "BLAS called from Numba" if self.blas_from_numba else "BLAS called from Python"
-        return (f"{self.cpu}; {self.threads} thread(s); {self.backend} backend, {gemm}; "
-                f"workspace {self.budget / 2**20:g} MiB")
+        return (f"{self.cpu} ({self.simd}-bit vectors); {self.threads} thread(s); "
+                f"{self.backend} backend, {gemm}; workspace {self.budget / 2**20:g} MiB")
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,6 +50,42 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+# Vector widths of the CPU names ``NUMBA_CPU_NAME`` most often narrows the
+# kernels to (LLVM's names); any other name leaves the host's width.
+_NAMED_SIMD = {"generic": 128, "x86-64": 128, "nehalem": 128, "westmere": 128,
+               "sandybridge": 256, "ivybridge": 256, "haswell": 256, "broadwell": 256,
+               "skylake": 256, "znver1": 256, "znver2": 256, "znver3": 256,
+               "skylake-avx512": 512, "cascadelake": 512, "icelake-server": 512,
+               "sapphirerapids": 512, "znver4": 512}
+
+
+def _cpu_flags() -> set:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.lru_cache(maxsize=1)
+def simd_bits() -> int:
+    """Width in bits of the vectors the kernels are compiled for: 512
+    (AVX-512), 256 (AVX, AVX2) or 128 -- the host's (``/proc/cpuinfo``), or
+    that of the CPU ``NUMBA_CPU_NAME`` names."""
+    name = os.environ.get("NUMBA_CPU_NAME", "host").strip().lower()
+    if name in _NAMED_SIMD:
+        return _NAMED_SIMD[name]
+    flags = _cpu_flags()
+    if "avx512f" in flags:
+        return 512
+    if "avx2" in flags or "avx" in flags:
+        return 256
+    return 128
+
+
 def current_machine(dtype, budget: int) -> Machine:
     """The `Machine` a call in `dtype` with `budget` workspace bytes runs on now."""
     backend = backend_module()
@@ -58,4 +96,4 @@ def current_machine(dtype, budget: int) -> Machine:
 @functools.lru_cache(maxsize=64)
 def _machine(backend: str, threads: int, native: bool, budget: int) -> Machine:
     # one object per setting: creating it is most of the cost of a choice
-    return Machine(backend, threads, native, budget, cpu_model())
+    return Machine(backend, threads, native, budget, cpu_model(), simd_bits())

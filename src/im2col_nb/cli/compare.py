@@ -65,14 +65,15 @@ def available_methods(wanted=METHOD_KEYS) -> list[Method]:
     methods = []
     if "im2col" in wanted:
         methods.append(Method("im2col", f"conv2d (im2col+GEMM, {backend})",
-                              lambda x, w, layer: nb.conv2d(x, w, **layer.kwargs())))
+                              lambda x, w, layer: nb.conv2d(x, w, method="im2col",
+                                                            **layer.kwargs())))
     if "direct" in wanted:
         methods.append(Method("direct", f"conv2d_direct ({backend})",
                               lambda x, w, layer: nb.conv2d_direct(x, w, **layer.kwargs())))
     if "numpy" in wanted and backend != "numpy":
         def run_numpy(x, w, layer):
             with _backend("numpy"):
-                return nb.conv2d(x, w, **layer.kwargs())
+                return nb.conv2d(x, w, method="im2col", **layer.kwargs())
         methods.append(Method("numpy", "conv2d (im2col+GEMM, numpy)", run_numpy))
     if "torch" in wanted and _torch_available():
         import torch

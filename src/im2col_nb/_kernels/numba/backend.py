@@ -6,7 +6,7 @@ backend (``_kernels/numpy``) has the same ones, except `NUMBA_ONLY`.
 """
 
 from .col2im import col2im, row2im_nhwc
-from .direct import conv2d_direct_nchw, conv2d_direct_nhwc
+from .direct import conv2d_direct_nchw, conv2d_direct_nhwc, weight_grad_direct_nchw
 from .gemm import conv_tiles_nchw, conv_tiles_nhwc, scatter_folded, weight_grad_tiles_nchw
 from .im2col import im2col, im2col_tile
 from .im2row import im2row_nhwc, im2row_tile
@@ -42,8 +42,11 @@ NUMBA_ONLY = ("conv_tiles_nchw", "conv_tiles_nhwc", "conv_shift_nchw", "conv_shi
 __all__ = [
     "NAME", "NUMBA_ONLY", "SERIAL",
     "avg_pool2d_backward", "avg_pool2d_direct", "avg_pool2d_reduce_cols", "avg_pool2d_reduce_rows",
-    "col2im", "col2im_nd", "col2im_strided", "first_touch", "im2col_strided", "conv2d_direct_nchw", "conv2d_direct_nhwc", "conv_shift_nchw", "conv_shift_nhwc",
-    "conv_tiles_nchw", "conv_tiles_nhwc", "conv_winograd", "im2col", "im2col_nd", "im2col_tile", "im2row_nhwc", "im2row_tile",
+    "col2im", "col2im_nd", "col2im_strided", "first_touch", "im2col_strided",
+    "conv2d_direct_nchw", "conv2d_direct_nhwc", "weight_grad_direct_nchw", "conv_shift_nchw",
+    "conv_shift_nhwc",
+    "conv_tiles_nchw", "conv_tiles_nhwc", "conv_winograd", "im2col", "im2col_nd", "im2col_tile",
+    "im2row_nhwc", "im2row_tile",
     "max_pool2d_backward", "max_pool2d_direct", "max_pool2d_reduce_cols", "max_pool2d_reduce_rows",
     "row2im_nhwc", "scatter_folded", "weight_grad_tiles_nchw", "winograd_filter_transform",
     "avg_pool_nd", "avg_pool_nd_backward", "max_pool_nd", "max_pool_nd_backward",

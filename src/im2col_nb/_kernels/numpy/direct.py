@@ -35,3 +35,17 @@ def conv2d_direct_nhwc(x, weight_hwcf, out, geom, groups):
             for kj in range(geom.kernel_w):
                 columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
                 out[..., fs] += block[:, rows, columns, cs] @ weight_hwcf[ki, kj][:, fs]
+
+
+def weight_grad_direct_nchw(x, go, gw, geom, groups):
+    filters, cg = gw.shape[:2]
+    fg = filters // groups
+    block = _padded_rows(x, geom, 0, geom.out_h, 2)
+    for g in range(groups):
+        fs, cs = slice(g * fg, (g + 1) * fg), slice(g * cg, (g + 1) * cg)
+        for ki in range(geom.kernel_h):
+            rows = _tap_slice(ki * geom.dilation_h, geom.stride_h, geom.out_h)
+            for kj in range(geom.kernel_w):
+                columns = _tap_slice(kj * geom.dilation_w, geom.stride_w, geom.out_w)
+                gw[fs, :, ki, kj] = np.einsum("nfhw,nchw->fc", go[:, fs], block[:, cs, rows, columns],
+                                              optimize=True)
