@@ -3,7 +3,7 @@
     python bench/bench_torch.py [--quick] [--layers REGEX] [--passes fwd,nhwc,dgrad,wgrad,pool]
                                 [--dtype float32|float64] [--threads N] [--rounds R] [--settle S]
                                 [--max-call S] [--methods a,b,...] [--json out.json]
-                                [--markdown out.md]
+                                [--markdown out.md] [--docs]
 
 Measures, per layer and pass, PyTorch's time over ours (> 1: ours faster):
 the median over interleaved rounds (torch, ours, torch, ours, ...) of the
@@ -44,6 +44,11 @@ round; for pooling, GB/s of input and output. The CPU time other processes
 /proc/stat: a row timed while they kept more than 0.3 cores busy is marked,
 its ratios suspect (PyTorch's threads wait at barriers for a core another
 process holds: tens of times slower on a small layer).
+
+``--docs`` writes the tables into docs/benchmarks.md, as its section
+"Against PyTorch, every pass" (between the markers `DOCS_START` and
+`DOCS_END`; ``bench/report.py`` keeps that section when it rewrites the
+rest of the page).
 
 Defaults: the threads im2col_nb and PyTorch start with (``--threads N`` sets
 both), 5 rounds, settle ``im2col_nb.cli.timing.SETTLE_S``. Exits with 1 when an
@@ -478,6 +483,32 @@ def markdown(header: list[str], results: dict, methods) -> str:
 # main
 # ---------------------------------------------------------------------------
 
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                    "benchmarks.md")
+DOCS_START = "<!-- bench_torch.py --docs: start -->"
+DOCS_END = "<!-- bench_torch.py --docs: end -->"
+
+
+def docs_section(header: list[str], results: dict, methods, command: str) -> str:
+    """The tables as docs/benchmarks.md's section, between the markers."""
+    body = markdown(header, results, methods).replace("\n## ", "\n### ")
+    return (f"{DOCS_START}\n## Against PyTorch, every pass\n\n_Written by `{command}`; rerun it "
+            f"to update this section._\n\n{body.rstrip()}\n{DOCS_END}\n")
+
+
+def write_docs(section: str, path: str = DOCS) -> None:
+    """Replace the marked section of `path` with `section` (appended if absent)."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if DOCS_START in text and DOCS_END in text:
+        head, rest = text.split(DOCS_START, 1)
+        tail = rest.split(DOCS_END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
 def select(named, pattern):
     return [(n, s) for n, s in named if pattern is None or pattern.search(n) or pattern.search(s.label())]
 
@@ -498,6 +529,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="", help="comma list of our methods to time forced too")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
+    ap.add_argument("--docs", action="store_true",
+                    help="write the tables into docs/benchmarks.md's section on PyTorch")
     args = ap.parse_args(argv)
 
     passes = [p.strip() for p in args.passes.split(",") if p.strip()]
@@ -551,6 +584,9 @@ def main(argv=None) -> int:
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(markdown(header, results, methods))
+    if args.docs:
+        command = "python bench/bench_torch.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_docs(docs_section(header, results, methods, command.strip()))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"header": header, "dtype": dtype.name, "rounds": rounds, "settle": args.settle,

@@ -660,6 +660,13 @@ pytest-benchmark compare 0001_baseline 0002 --group-by=group --columns=min,media
 like; use `min` (least noise). Keep the thread count fixed
 (`OPENBLAS_NUM_THREADS`, `NUMBA_NUM_THREADS`) and the machine otherwise idle.
 """
+    # bench/bench_torch.py --docs writes its own section: keep it
+    if os.path.exists(out_path):
+        old = open(out_path).read()
+        start, end = "<!-- bench_torch.py --docs: start -->", "<!-- bench_torch.py --docs: end -->"
+        if start in old and end in old:
+            text = (text.rstrip("\n") + "\n\n" + start + old.split(start, 1)[1].split(end, 1)[0]
+                    + end + "\n")
     with open(out_path, "w") as fh:
         fh.write(text)
     return out_path

@@ -18,11 +18,13 @@ direct / im2col time ratio this model predicts::
                   * (1 + PLANE_COST / output positions per image)
                   * (STRIDED if a stride exceeds 1)
 
-fitted (least squares on the log ratio, rms error 0.29 in log) on 282
+fitted (least squares on the log ratio, rms error 0.29 in log) on 294
 problems: C/groups 1-64, filters per group 1-128, 3x3-7x7 kernels, 28-112
 pixels, strides 1 and 2, depthwise on 7-112 pixels; float32, 2 threads,
-AMD EPYC (Zen 4) (``bench/bench_direct.py --grid``). It puts 267 of them
-on the right side of 1 or within 15 % of it. On vector units narrower
+AMD EPYC (Zen 4) (``python bench/bench_direct.py --grid [--stride 2]``,
+then ``--fit``). It puts 273 of them on the right side of 1 or within 15 %
+of it; the rest are near the crossing (16-32 filters per group, measured
+0.75-1.8). On vector units narrower
 than 512 bits the two-filter passes need more registers than there are
 (18 weights and 9 inputs in 16 registers), so the estimate is scaled by
 NARROW_SIMD there (`machine.Machine.simd`).
@@ -37,11 +39,11 @@ from .._core.backend import backend_module
 __all__ = ["describe", "direct_conv", "estimate", "run_direct", "weight_estimate"]
 
 IM2COL = 1.1           # im2col's estimate for a kernel larger than 1x1 (`conv.py`)
-RATIO = 1.33
-FILTERS_HALF = 8
-SINGLE = 2.13
-PLANE_COST = 50
-STRIDED = 1.28
+RATIO = 1.52
+FILTERS_HALF = 12
+SINGLE = 3.47
+PLANE_COST = 100
+STRIDED = 1.25
 NARROW_SIMD = 1.3
 # The NumPy backend's direct method, one einsum per kernel tap: about 5x the
 # bare GEMM on the benchmark layers.
