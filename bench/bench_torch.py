@@ -585,7 +585,12 @@ def main(argv=None) -> int:
         with open(args.markdown, "w") as fh:
             fh.write(markdown(header, results, methods))
     if args.docs:
-        command = "python bench/bench_torch.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        given = list(argv if argv is not None else sys.argv[1:])
+        for option in ("--json", "--markdown"):   # output files: not part of the measurement
+            while option in given:
+                i = given.index(option)
+                del given[i:i + 2]
+        command = "python bench/bench_torch.py " + " ".join(given)
         write_docs(docs_section(header, results, methods, command.strip()))
     if args.json:
         with open(args.json, "w") as fh:

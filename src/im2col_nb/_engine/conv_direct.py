@@ -45,6 +45,13 @@ SINGLE = 3.47
 PLANE_COST = 100
 STRIDED = 1.25
 NARROW_SIMD = 1.3
+# The NHWC kernel vectorises over a tap's filters (one filter per group:
+# over the channels), with the accumulators in memory: measured 3.2-5.2x
+# im2row + GEMM's time on 5x5 and 7x7 layers of 1-16 channels and 16-32
+# filters (`python bench/bench_torch.py --passes nhwc --methods im2col,direct`),
+# but 15-75x faster than im2row's per-group GEMMs on depthwise layers, where
+# the NCHW model holds.
+NHWC_GENERAL = 3.5
 # The NumPy backend's direct method, one einsum per kernel tap: about 5x the
 # bare GEMM on the benchmark layers.
 NUMPY_BACKEND = 5.0
@@ -80,6 +87,8 @@ def estimate(problem, machine) -> float:
     """conv2d's direct loops: time relative to the bare GEMM of the problem."""
     if machine.backend != "numba":
         return NUMPY_BACKEND
+    if problem.layout != "NCHW" and problem.channels != problem.groups:
+        return IM2COL * NHWC_GENERAL
     return IM2COL * _ratio(problem, machine, RATIO, FILTERS_HALF, SINGLE)
 
 
