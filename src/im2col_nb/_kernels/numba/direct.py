@@ -64,51 +64,6 @@ def _taps1x9(acc, a0, xp, x0, n, o0, o1, o2, o3, o4, o5, o6, o7, o8,
 
 
 @njit(**_JIT)
-def _taps2x7(acc, a0, a1, xp, x0, n, o0, o1, o2, o3, o4, o5, o6, w0, w1, w2, w3, w4, w5, w6, v0,
-             v1, v2, v3, v4, v5, v6):
-    for j in range(n):
-        q = x0 + j
-        x_0 = xp[q + o0]
-        x_1 = xp[q + o1]
-        x_2 = xp[q + o2]
-        x_3 = xp[q + o3]
-        x_4 = xp[q + o4]
-        x_5 = xp[q + o5]
-        x_6 = xp[q + o6]
-        acc[a0 + j] += (w0 * x_0 + w1 * x_1 + w2 * x_2 + w3 * x_3 + w4 * x_4 + w5 * x_5 + w6 * x_6)
-        acc[a1 + j] += (v0 * x_0 + v1 * x_1 + v2 * x_2 + v3 * x_3 + v4 * x_4 + v5 * x_5 + v6 * x_6)
-
-
-@njit(**_JIT)
-def _taps1x7(acc, a0, xp, x0, n, o0, o1, o2, o3, o4, o5, o6, w0, w1, w2, w3, w4, w5, w6):
-    for j in range(n):
-        q = x0 + j
-        acc[a0 + j] += (w0 * xp[q + o0] + w1 * xp[q + o1] + w2 * xp[q + o2] + w3 * xp[q + o3]
-                        + w4 * xp[q + o4] + w5 * xp[q + o5] + w6 * xp[q + o6])
-
-
-@njit(**_JIT)
-def _taps2x5(acc, a0, a1, xp, x0, n, o0, o1, o2, o3, o4, w0, w1, w2, w3, w4, v0, v1, v2, v3, v4):
-    for j in range(n):
-        q = x0 + j
-        x_0 = xp[q + o0]
-        x_1 = xp[q + o1]
-        x_2 = xp[q + o2]
-        x_3 = xp[q + o3]
-        x_4 = xp[q + o4]
-        acc[a0 + j] += (w0 * x_0 + w1 * x_1 + w2 * x_2 + w3 * x_3 + w4 * x_4)
-        acc[a1 + j] += (v0 * x_0 + v1 * x_1 + v2 * x_2 + v3 * x_3 + v4 * x_4)
-
-
-@njit(**_JIT)
-def _taps1x5(acc, a0, xp, x0, n, o0, o1, o2, o3, o4, w0, w1, w2, w3, w4):
-    for j in range(n):
-        q = x0 + j
-        acc[a0 + j] += (w0 * xp[q + o0] + w1 * xp[q + o1] + w2 * xp[q + o2] + w3 * xp[q + o3]
-                        + w4 * xp[q + o4])
-
-
-@njit(**_JIT)
 def _taps2x3(acc, a0, a1, xp, x0, n, o0, o1, o2, w0, w1, w2, v0, v1, v2):
     for j in range(n):
         q = x0 + j
@@ -143,9 +98,9 @@ def _taps1x1(acc, a0, xp, x0, n, o0, w0):
 @njit(**_JIT)
 def _channel_taps(acc, a0, a1, pair, xp, x0, n, offsets, passes, w, f, cc):
     # Every tap of filter f's channel cc (and filter f + 1's if `pair`, into
-    # acc[a1:]) in passes of passes[0], passes[1], ... taps (9, 7, 5, 3 or
-    # 1; `pass_sizes`): only real taps, so no zero weight ever multiplies an
-    # inf or NaN input. offsets[t]: where tap t = ki*kw + kj reads in xp,
+    # acc[a1:]) in passes of passes[0], passes[1], ... taps (9, 3 or 1;
+    # `pass_sizes`): only real taps, so no zero weight ever multiplies an inf
+    # or NaN input. offsets[t]: where tap t = ki*kw + kj reads in xp,
     # relative to the output position.
     wf = w[f, cc].ravel()
     wg = w[f + 1, cc].ravel() if pair else wf
@@ -162,24 +117,6 @@ def _channel_taps(acc, a0, a1, pair, xp, x0, n, offsets, passes, w, f, cc):
                 _taps1x9(acc, a0, xp, x0, n, o[t], o[t + 1], o[t + 2], o[t + 3], o[t + 4], o[t + 5],
                          o[t + 6], o[t + 7], o[t + 8], wf[t], wf[t + 1], wf[t + 2], wf[t + 3], wf[t + 4],
                          wf[t + 5], wf[t + 6], wf[t + 7], wf[t + 8])
-        elif size == 7:
-            if pair:
-                _taps2x7(acc, a0, a1, xp, x0, n, o[t], o[t + 1], o[t + 2], o[t + 3], o[t + 4], o[t + 5],
-                         o[t + 6], wf[t], wf[t + 1], wf[t + 2], wf[t + 3], wf[t + 4], wf[t + 5],
-                         wf[t + 6], wg[t], wg[t + 1], wg[t + 2], wg[t + 3], wg[t + 4], wg[t + 5],
-                         wg[t + 6])
-            else:
-                _taps1x7(acc, a0, xp, x0, n, o[t], o[t + 1], o[t + 2], o[t + 3], o[t + 4], o[t + 5],
-                         o[t + 6], wf[t], wf[t + 1], wf[t + 2], wf[t + 3], wf[t + 4], wf[t + 5],
-                         wf[t + 6])
-        elif size == 5:
-            if pair:
-                _taps2x5(acc, a0, a1, xp, x0, n, o[t], o[t + 1], o[t + 2], o[t + 3], o[t + 4], wf[t],
-                         wf[t + 1], wf[t + 2], wf[t + 3], wf[t + 4], wg[t], wg[t + 1], wg[t + 2],
-                         wg[t + 3], wg[t + 4])
-            else:
-                _taps1x5(acc, a0, xp, x0, n, o[t], o[t + 1], o[t + 2], o[t + 3], o[t + 4], wf[t],
-                         wf[t + 1], wf[t + 2], wf[t + 3], wf[t + 4])
         elif size == 3:
             if pair:
                 _taps2x3(acc, a0, a1, xp, x0, n, o[t], o[t + 1], o[t + 2], wf[t], wf[t + 1], wf[t + 2],
@@ -540,7 +477,7 @@ def _conv_direct_nhwc(x, weight_hwcf, out, stride_h, stride_w, pad_top, pad_left
                                 acc[j, f0 + f] += xv * taps[cc, f0 + f]
 
 
-_PASS_SIZES = (9, 7, 5, 3, 1)
+_PASS_SIZES = (9, 3, 1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -557,7 +494,7 @@ def _fewest_passes(taps: int) -> tuple:
 def pass_sizes(taps: int) -> np.ndarray:
     """How many taps each pass of `_channel_taps` adds: the fewest passes
     (each loads and stores the accumulators once), then the fewest short
-    ones (25 taps: 9, 9, 7; 49: seven of 7)."""
+    ones (25 taps: 9, 9, 3, 3, 1)."""
     return np.array(_fewest_passes(taps), dtype=np.int64)
 
 
