@@ -225,7 +225,7 @@ def explain(op, *args, **kwargs):
     >>> choice = im2col_nb.explain(im2col_nb.conv2d_weight_grad, x, w.shape, go, stride=2,
     ...                            padding=1, method="im2col")
     >>> [c.name for c in choice.candidates]
-    ['tiles', 'im2col', 'pointwise']
+    ['tiles', 'im2col', 'pointwise', 'direct']
 
     Pooling:
 
