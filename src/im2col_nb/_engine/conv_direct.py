@@ -78,7 +78,7 @@ def _ratio(problem, machine, scale: float, half: int, single: float) -> float:
     ratio *= 1 + PLANE_COST / max(1, problem.geom.out_area)
     if any(s > 1 for s in problem.geom.stride):
         ratio *= STRIDED
-    if getattr(machine, "simd", 512) < 512:
+    if machine.simd < 512:
         ratio *= NARROW_SIMD
     return ratio
 

@@ -37,17 +37,23 @@ class Machine(NamedTuple):
                 f"{self.backend} backend, {gemm}; workspace {self.budget / 2**20:g} MiB")
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU's model name (``lscpu``'s "Model name"), or what the platform says."""
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` line's value in /proc/cpuinfo (None if absent)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.lower().startswith("model name"):
+                if line.lower().startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name (``lscpu``'s "Model name"), or what the platform says."""
+    return (_cpuinfo("model name") or platform.processor() or platform.machine()
+            or "unknown CPU")
 
 
 # Vector widths of the CPU names ``NUMBA_CPU_NAME`` most often narrows the
@@ -59,17 +65,6 @@ _NAMED_SIMD = {"generic": 128, "x86-64": 128, "nehalem": 128, "westmere": 128,
                "sapphirerapids": 512, "znver4": 512}
 
 
-def _cpu_flags() -> set:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 @functools.lru_cache(maxsize=1)
 def simd_bits() -> int:
     """Width in bits of the vectors the kernels are compiled for: 512
@@ -78,7 +73,7 @@ def simd_bits() -> int:
     name = os.environ.get("NUMBA_CPU_NAME", "host").strip().lower()
     if name in _NAMED_SIMD:
         return _NAMED_SIMD[name]
-    flags = _cpu_flags()
+    flags = set((_cpuinfo("flags") or "").split())
     if "avx512f" in flags:
         return 512
     if "avx2" in flags or "avx" in flags:
