@@ -179,6 +179,21 @@ def _pad_band(x, n, c, h0, rows_p, pitch_p, stride_h, stride_w, pad_left, xp, ze
     return probe
 
 
+@njit(inline="always", **_JIT)
+def _task(task, per_image, blocks, chunks, fg, filter_block, chunk_rows, out_h):
+    # Task number -> (image, group, first filter, filters, first output row,
+    # rows): tasks run image by image, then group, filter block and band.
+    n = task // per_image
+    rem = task - n * per_image
+    g = rem // (blocks * chunks)
+    rem -= g * blocks * chunks
+    blk = rem // chunks
+    chunk = rem - blk * chunks
+    f0 = g * fg + blk * filter_block
+    i0 = chunk * chunk_rows
+    return n, g, f0, min(filter_block, (g + 1) * fg - f0), i0, min(chunk_rows, out_h - i0)
+
+
 @njit(parallel=True, **_JIT)
 def _conv_direct_nchw(x, weight, bias, out, offsets, passes, acc_buf, pad_buf, zero, filter_block,
                       chunk_rows, rows_p, pitch_p, wide, stride_h, stride_w, pad_top, pad_left,
@@ -205,16 +220,8 @@ def _conv_direct_nchw(x, weight, bias, out, offsets, passes, acc_buf, pad_buf, z
     pitch = pitch_p if wide else out_w
     plane = chunk_rows * pitch
     for task in prange(n_img * per_image):
-        n = task // per_image
-        rem = task - n * per_image
-        g = rem // (blocks * chunks)
-        rem -= g * blocks * chunks
-        blk = rem // chunks
-        chunk = rem - blk * chunks
-        f0 = g * fg + blk * filter_block
-        nf = min(filter_block, (g + 1) * fg - f0)
-        i0 = chunk * chunk_rows
-        rows = min(chunk_rows, out_h - i0)
+        n, g, f0, nf, i0, rows = _task(task, per_image, blocks, chunks, fg, filter_block,
+                                       chunk_rows, out_h)
         thread = get_thread_id()
         acc = acc_buf[thread]
         xp = pad_buf[thread]
@@ -360,16 +367,8 @@ def _weight_task(x, go, acc, xp, gp, task, per_image, blocks, chunks, fg, cg, of
     out_h = go.shape[2]
     out_w = go.shape[3]
     plane = chunk_rows * pitch_p
-    n = task // per_image
-    rem = task - n * per_image
-    g = rem // (blocks * chunks)
-    rem -= g * blocks * chunks
-    blk = rem // chunks
-    chunk = rem - blk * chunks
-    f0 = g * fg + blk * filter_block
-    nf = min(filter_block, (g + 1) * fg - f0)
-    i0 = chunk * chunk_rows
-    rows = min(chunk_rows, out_h - i0)
+    n, g, f0, nf, i0, rows = _task(task, per_image, blocks, chunks, fg, filter_block, chunk_rows,
+                                   out_h)
     for fi in range(nf):
         for r in range(rows):
             src = go[n, f0 + fi, i0 + r]
